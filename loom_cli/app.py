@@ -1,0 +1,112 @@
+"""The root `loom` command: global options, the command groups, and exit-code mapping.
+
+This module only wires things together; each command lives in
+`loom_cli/commands/<noun>.py` and registers itself through `register(app)`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from loom_cli import __version__
+from loom_cli.commands import auth, completion, config, demo, jobs, results, sandbox, wallet
+from loom_cli.context import AppContext, GlobalOptions
+from loom_cli.errors import ExitCode, LoomError, WatchOutcome
+from loom_cli.options import OUTPUT_HELP, OutputFormat, output_value
+
+app = typer.Typer(
+    name="loom",
+    help="Work with The Loom computing marketplace: post jobs, run them as a worker, and script it all.",
+    epilog="Run `loom demo` for a guided tour against a local sandbox. Docs: `man loom`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"loom {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", envvar="LOOM_PROFILE", help="Settings and credentials profile to use. \\[default: default]", show_default=False),
+    ] = None,
+    api_url: Annotated[
+        str | None,
+        typer.Option("--api-url", envvar="LOOM_API_URL", help="Base URL of the Loom API. \\[default: https://api.the-loom.io/v1]", show_default=False),
+    ] = None,
+    output: Annotated[
+        OutputFormat | None,
+        typer.Option("--output", "-o", envvar="LOOM_OUTPUT", help=OUTPUT_HELP, case_sensitive=False, show_default=False),
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, or nothing.")] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="Log HTTP requests and timings to stderr (secrets redacted); -vv adds headers.")
+    ] = 0,
+    no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colour (also NO_COLOR or TERM=dumb).")] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.1, max=3600, help="Per-request timeout in seconds. \\[default: 30]", show_default=False),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print loom's version and exit.")
+    ] = False,
+) -> None:
+    options = GlobalOptions(
+        profile=profile,
+        api_url=api_url,
+        output="json" if json_ else output_value(output),
+        quiet=quiet,
+        verbose=verbose,
+        no_color=no_color,
+        timeout=timeout,
+    )
+    # Tests pass a prepared AppContext as obj; keep its replacements, update its options.
+    if isinstance(ctx.obj, AppContext):
+        ctx.obj.options = options
+    else:
+        ctx.obj = AppContext(options)
+
+
+for module in (auth, wallet, jobs, results, config, sandbox, demo, completion):
+    module.register(app)
+
+
+def _exit_quietly_on_broken_pipe() -> None:
+    # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run loom and exit with the documented code; only bugs exit 1."""
+    try:
+        app(args=argv, prog_name="loom")
+    except LoomError as exc:
+        from loom_cli.text import escape_control
+
+        sys.stderr.write(escape_control(exc.render(), keep_newlines=True) + "\n")
+        sys.exit(int(exc.exit_code))
+    except WatchOutcome as outcome:
+        sys.exit(int(outcome.exit_code))
+    except BrokenPipeError:
+        _exit_quietly_on_broken_pipe()
+        sys.exit(0)
+    except KeyboardInterrupt:
+        sys.exit(int(ExitCode.INTERRUPTED))

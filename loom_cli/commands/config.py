@@ -1,0 +1,9 @@
+"""`loom config` commands."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(root: typer.Typer) -> None:
+    pass

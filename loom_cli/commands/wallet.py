@@ -1,0 +1,9 @@
+"""`loom wallet` commands."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(root: typer.Typer) -> None:
+    pass
