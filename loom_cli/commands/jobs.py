@@ -1,9 +1,0 @@
-"""`loom jobs` commands."""
-
-from __future__ import annotations
-
-import typer
-
-
-def register(root: typer.Typer) -> None:
-    pass

@@ -1,0 +1,9 @@
+"""`loom jobs` subcommands: claim."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(jobs_app: typer.Typer) -> None:
+    pass
