@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from loom_cli import __version__
+from tests.helpers import run_loom
 
 
-def run_loom(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "loom_cli", *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
 
 def test_version_prints_package_version():
