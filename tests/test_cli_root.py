@@ -6,8 +6,6 @@ from loom_cli import __version__
 from tests.helpers import run_loom
 
 
-
-
 def test_version_prints_package_version():
     result = run_loom("--version")
     assert result.returncode == 0
