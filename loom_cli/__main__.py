@@ -1,6 +1,23 @@
 """Entry point for `python -m loom_cli` and the `loom` console script."""
 
-from loom_cli.app import main
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    # `loom --version` is called in tight loops by scripts checking for loom;
+    # answering it before Typer is imported keeps it at interpreter start-up cost.
+    if sys.argv[1:] == ["--version"]:
+        from loom_cli import __version__
+
+        sys.stdout.write(f"loom {__version__}\n")
+        return
+
+    from loom_cli.app import main as app_main
+
+    app_main()
+
 
 if __name__ == "__main__":
     main()
