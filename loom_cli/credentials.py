@@ -7,7 +7,7 @@ Secrets go to the OS keyring (service "loom") through the `keyring` package:
     wallets                the list of stored wallet addresses (keyring cannot enumerate)
 
 Tokens and keys are separate entries, so `loom logout` never touches a key.
-When no OS keyring works (none installed, locked, failing, not answering
+When no OS keyring works (none installed, locked, failing, not responding
 within a timeout) or the only backend keeps secrets in plain text, the store
 uses files in the data folder instead and says so once on stderr:
 
@@ -24,7 +24,6 @@ A wallet key is only ever stored encrypted (keystore v3), in either store.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -121,7 +120,7 @@ def _call_with_timeout(function: Callable[[], Any], timeout: float, what: str) -
     """Run `function` in a daemon thread and return its result, or raise KeyringUnavailable.
 
     A keyring call can block for ever (a locked keyring waiting on an unlock
-    dialog, a D-Bus peer that never answers). The stuck thread is left behind
+    dialog, a D-Bus peer that never responds). The stuck thread is left behind
     as a daemon thread, so it cannot keep the process alive.
     """
     outcome: dict[str, Any] = {}
@@ -136,10 +135,12 @@ def _call_with_timeout(function: Callable[[], Any], timeout: float, what: str) -
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise KeyringUnavailable(f"{what} did not answer within {timeout:g} s")
+        raise KeyringUnavailable(f"{what} timed out after {timeout:g} s")
     error = outcome.get("error")
     if isinstance(error, KeyringUnavailable):
         raise error
+    if type(error).__name__ == "KeyringLocked":
+        raise KeyringUnavailable(f"{what} is locked") from error
     if error is not None:
         raise KeyringUnavailable(f"{what} failed: {_first_line(error)}") from error
     return outcome.get("value")
@@ -214,7 +215,7 @@ class _KeyringEntries:
         size = _secret_size(self.backend, value)
         if size > limit:
             raise UsageError(
-                f"the {name.split(':')[0]} entry is {size} bytes, more than the {self.label} holds ({limit} bytes)",
+                f"the {name.split(':')[0]} entry is {size} bytes, more than the {self.label} accepts ({limit} bytes)",
                 hint=f"set {BACKEND_VARIABLE}=file to keep credentials in files instead",
             )
         self._run(lambda: self.backend.set_password(SERVICE, name, value))
@@ -313,14 +314,10 @@ class CredentialStore:
 
             factory = keyring.get_keyring
 
-        def probe() -> KeyringBackend:
-            backend = _select_backend(factory)
-            # A read shows whether the keyring is unlocked and answering.
-            backend.get_password(SERVICE, WALLET_INDEX_ENTRY)
-            return backend
-
         try:
-            backend = _call_with_timeout(probe, self.timeout, "the OS keyring")
+            backend = _call_with_timeout(lambda: _select_backend(factory), self.timeout, "the OS keyring")
+            # A read shows whether the keyring is unlocked and responding.
+            _call_with_timeout(lambda: backend.get_password(SERVICE, WALLET_INDEX_ENTRY), self.timeout, backend_label(backend))
         except KeyringUnavailable as exc:
             reason = str(exc)
             if self.mode == "keyring":
@@ -462,7 +459,7 @@ class CredentialStore:
     # -- wallets --------------------------------------------------------------
 
     def list_wallets(self) -> list[str]:
-        """Return the stored wallet addresses (checksummed), in the order they were added."""
+        """Return the stored wallet addresses (checksummed), oldest first."""
         entries = self._keyring()
         if entries is not None:
             return self._read_index(entries)

@@ -33,8 +33,8 @@ MAX_PASSPHRASE_FILE_BYTES = 64 * 1024
 
 # Limits on the key-derivation cost a keystore may ask for, so a hostile file
 # cannot make loom allocate gigabytes or spin for minutes. geth's "standard"
-# scrypt (n=2^18, r=8, p=1) and eth-account's default (n=2^18, r=1, p=8) cost
-# n*r*p = 2^21; the limit leaves 8 times that.
+# scrypt and eth-account's default (eth-keyfile 0.10) are n=2^18, r=8, p=1:
+# 256 MiB and n*r*p = 2^21. The limits allow 4 and 8 times that.
 MAX_SCRYPT_MEMORY_BYTES = 1 << 30  # scrypt uses 128 * n * r bytes
 MAX_SCRYPT_WORK = 1 << 24  # n * r * p
 MAX_PBKDF2_ROUNDS = 10_000_000

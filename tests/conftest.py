@@ -35,6 +35,11 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.setenv("TERM", "dumb")
+    # Credentials go to files under LOOM_CONFIG_DIR, silently; a test that wants a keyring
+    # passes the `secret_service` env. Code that asks `keyring` anyway gets the backend that
+    # always fails, never the developer's own keyring.
+    monkeypatch.setenv("LOOM_KEYRING_BACKEND", "file")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     # Proxies from the developer's shell must not reroute loopback test traffic.
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
