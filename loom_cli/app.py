@@ -41,7 +41,7 @@ def root(
     ctx: typer.Context,
     profile: Annotated[
         str | None,
-        typer.Option("--profile", envvar="LOOM_PROFILE", help="Settings and credentials profile to use. \\[default: default]", show_default=False),
+        typer.Option("--profile", envvar="LOOM_PROFILE", help="Settings and credentials profile to use. \\[default: default]", show_default=False, autocompletion=completion.complete_profile),
     ] = None,
     api_url: Annotated[
         str | None,

@@ -1,0 +1,1 @@
+complete --command loom --no-files --arguments "(env _LOOM_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) loom)" --condition "env _LOOM_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) loom"
