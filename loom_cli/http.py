@@ -62,6 +62,10 @@ USER_AGENT = f"loom/{__version__}"
 # misconfigured URL could point at something that streams forever.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
+# No Loom response nests this deep: request bodies are limited to 256 levels.
+MAX_JSON_DEPTH = 512
+_JSON_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+
 DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_MAX_BACKOFF = 30.0  # seconds of sleeping between attempts, in total
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -154,7 +158,7 @@ def check_url_security(url: httpx.URL, *, base_url: str | None = None) -> None:
         shown = httpx.URL(base_url) if base_url else url
         secure = escape_control(str(shown.copy_with(scheme="https", port=None if shown.port in (None, 80) else shown.port)))
         raise UsageError(
-            f"refusing plain http to {url.host}: tokens and signatures would cross the network unencrypted",
+            f"plain http to {url.host} is not allowed: tokens and signatures would cross the network unencrypted",
             hint=f"use https, for example --api-url {secure} (plain http is allowed only for 127.0.0.1, ::1 and localhost)",
         )
     raise UsageError(f"unsupported URL scheme {url.scheme!r} in {url}", hint="use an https:// API URL")
@@ -554,8 +558,27 @@ def _display_url(url: httpx.URL) -> str:
 # -- mapping responses to results and errors --------------------------------------------
 
 
+def _nesting_exceeds(body: bytes, limit: int) -> bool:
+    """Tell whether arrays and objects in a JSON text nest deeper than `limit` (brackets in strings do not count)."""
+    depth = 0
+    for token in _JSON_STRING_OR_BRACKET.finditer(body):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
 def _decode_json(body: bytes) -> tuple[bool, Any]:
     """Return (True, value) for a JSON body, else (False, None)."""
+    # json's C parser recurses once per level. eth-account raises the recursion
+    # limit to 100000 when imported, so a deep body could overflow the C stack
+    # and kill the process instead of raising RecursionError.
+    if _nesting_exceeds(body, MAX_JSON_DEPTH):
+        return False, None
     try:
         return True, json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -569,6 +592,8 @@ def _describe_body(reply: _Reply) -> str:
     content_type = escape_control(reply.headers.get("Content-Type", "").split(";")[0].strip().lower())
     if content_type == "text/html" or reply.body.lstrip()[:1] == b"<":
         return "an HTML page"
+    if _nesting_exceeds(reply.body, MAX_JSON_DEPTH):
+        return f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
     ok, _ = _decode_json(reply.body)
     if not ok:
         return f"a body that is not valid JSON ({content_type or 'no Content-Type'})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import io
 import json
+import sys
 from collections.abc import Callable
 
 import httpx
@@ -187,6 +188,29 @@ def test_success_that_is_not_json_is_api_failure(response: httpx.Response):
     assert f"HTTP {response.status_code}" in caught.value.message
     assert "instead of JSON" in caught.value.message
     assert caught.value.request_id
+
+
+def test_deep_json_is_rejected_before_parsing():
+    # eth-account raises the recursion limit this high; json's C parser would then overflow the C stack.
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        handler = Recorder(httpx.Response(200, content=b'{"a":' * 60_000 + b"1" + b"}" * 60_000))
+        client, _, _ = make_client(handler)
+        with pytest.raises(ApiUnavailableError) as caught:
+            client.get("/jobs")
+    finally:
+        sys.setrecursionlimit(previous)
+
+    assert "nested deeper than 512 levels" in caught.value.message
+
+
+def test_brackets_inside_strings_do_not_count():
+    body = json.dumps({"name": "[" * 2000 + '\\"{' * 100}).encode()
+    handler = Recorder(httpx.Response(200, content=body))
+    client, _, _ = make_client(handler)
+
+    assert client.get("/jobs").data == json.loads(body)
 
 
 def test_huge_body_is_not_read_past_the_cap():
