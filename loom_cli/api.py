@@ -2,7 +2,7 @@
 
 Each helper checks its arguments before any request (a malformed job id or
 status is a UsageError, exit 2) and checks the shape of the response: a 2xx
-answer without a documented field breaks the API contract and raises
+response without a documented field breaks the API contract and raises
 ApiUnavailableError (exit 6), so commands can index the fields they print.
 Errors from the HTTP layer (404, 409, ...) pass through unchanged.
 """
@@ -57,7 +57,7 @@ _RESULT_FIELDS: dict[str, tuple[type, ...]] = {
 class JobsPage:
     """One page of `GET /jobs`: the jobs, the cursor of the next page (None on the last), and the ETag.
 
-    `not_modified` is true when the API answered 304 to `etag`; `data` is then empty.
+    `not_modified` is true when the API returned 304 to `etag`; `data` is then empty.
     """
 
     data: list[dict]

@@ -72,7 +72,7 @@ class ParsedSpec:
     """A spec document read from text: its values, the position of every field, and what went wrong.
 
     `positions` maps a path of keys and list indexes, such as
-    ("inputs", 0, "path"), to where that field starts. `problems` holds
+    ("inputs", 0, "path"), to where that field starts. `problems` contains
     (position, path, message) for duplicate keys and ambiguous scalars.
     `plain_texts` stores the text of plain scalars that became null, booleans
     or numbers, to suggest quoting when the validator wanted a string there.
@@ -479,10 +479,11 @@ def check_spec(parsed: ParsedSpec) -> dict:
     normalized, spec_problems = validate_spec(parsed.data)
     for problem in spec_problems:
         path = parse_path(problem.path)
-        # A value already reported as ambiguous YAML would only be reported again.
-        if path in flagged:
-            continue
         message = problem.message
+        # A value already reported as ambiguous YAML would only be reported again,
+        # but an unknown field is news.
+        if path in flagged and "is not a known field" not in message:
+            continue
         plain_text = parsed.plain_texts.get(path)
         if plain_text and ("must be a string" in message or "got null" in message):
             message += f" (it was read from the unquoted {plain_text!r}; quote it to keep the text)"
