@@ -114,6 +114,14 @@ def test_protocol_offers_profiles_from_config(profiles: Path):
     assert bash_protocol("--profile", "st") == ["staging"]
 
 
+def test_file_argument_falls_back_to_files():
+    # Nothing offered means the bash script's `complete -o default` lists
+    # file names, and the zsh script calls _files.
+    assert bash_protocol("jobs", "create", "j") == []
+    zsh = run_loom(env={"_LOOM_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "loom jobs create j"})
+    assert zsh.stdout.strip() == "_files"
+
+
 def test_profile_completion_without_config():
     assert bash_protocol("--profile", "") == ["default"]
 
@@ -178,18 +186,21 @@ def test_bash_completion_loads_installed_script(tmp_path: Path, loom_on_path: di
 
 def test_fish_script_completes_in_fish(loom_on_path: dict[str, str], profiles: Path, in_ci: bool):
     fish = require_program("fish", in_ci)
+    (profiles / "job.yaml").write_text("name: example\n")
     script = ROOT / "completions" / "loom.fish"
     result = subprocess.run(
-        [fish, "--no-config", "-c", f"source '{script}'; complete -C 'loom --profile '; echo ---; complete -C 'loom comp'"],
+        [fish, "--no-config", "-c", f"source '{script}'; complete -C 'loom --profile '; echo ---; complete -C 'loom comp'; echo ---; complete -C 'loom jobs create j'"],
+        cwd=profiles,
         env=loom_on_path,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    profiles_part, commands_part = result.stdout.split("---\n")
+    profiles_part, commands_part, files_part = result.stdout.split("---\n")
     assert profiles_part.splitlines() == ["default\thttps://api.the-loom.io/v1", "prod\thttps://api.the-loom.io/v1", "staging\thttp://127.0.0.1:9/v1"]
     assert commands_part.startswith("completion\t")
+    assert files_part.splitlines() == ["job.yaml"]
 
 
 @pytest.mark.slow
