@@ -236,8 +236,28 @@ class Renderer:
     # -- writers -------------------------------------------------------------
 
     def _write(self, text: str) -> None:
-        self.stdout.write(text)
-        self.stdout.flush()
+        try:
+            self.stdout.write(text)
+            self.stdout.flush()
+        except BrokenPipeError:
+            self._stop_on_closed_pipe()
+
+    def _stop_on_closed_pipe(self) -> None:
+        """End the command with exit code 0 when the reader closed stdout (`loom jobs list | head -1`).
+
+        Click would turn the BrokenPipeError into exit code 1, and the
+        interpreter would report a failed flush at exit. Pointing stdout at
+        /dev/null and raising typer.Exit avoids both.
+        """
+        import typer
+
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+        raise typer.Exit(0)
 
     def _write_id(self, item: dict, id_key: str) -> None:
         value = lookup(item, id_key)
@@ -318,8 +338,11 @@ class Renderer:
         for row in rows:
             # Text cells are never parsed as markup, so "[bold]" shows literally.
             table.add_row(*(Text(cell) for cell in row))
-        self._console().print(table)
-        self.stdout.flush()
+        try:
+            self._console().print(table)
+            self.stdout.flush()
+        except BrokenPipeError:
+            self._stop_on_closed_pipe()
 
     def _rich_grid(self, labels: list[str], values: list[str]) -> None:
         from rich.table import Table
@@ -330,8 +353,11 @@ class Renderer:
         grid.add_column(overflow="fold")
         for label, value in zip(labels, values):
             grid.add_row(Text(label), Text(value))
-        self._console().print(grid)
-        self.stdout.flush()
+        try:
+            self._console().print(grid)
+            self.stdout.flush()
+        except BrokenPipeError:
+            self._stop_on_closed_pipe()
 
 
 def _columns_for(item: dict) -> list[Column]:

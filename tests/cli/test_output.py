@@ -292,3 +292,30 @@ def test_humanize_age(seconds, expected):
 def test_humanize_age_shows_date_after_a_month():
     moment = datetime(2024, 1, 31, tzinfo=timezone.utc)
     assert humanize_age(moment, NOW) == "2024-01-31"
+
+
+def test_closed_pipe_ends_with_exit_zero():
+    import os
+
+    import typer
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stdout = os.fdopen(write_end, "w")
+    renderer = Renderer(fmt="jsonl", quiet=False, stdout=stdout, stderr=io.StringIO(), color=False)
+    requested: list[int] = []
+
+    def items():
+        for index in range(3):
+            requested.append(index)
+            yield JOBS[0]
+
+    with pytest.raises(typer.Exit) as caught:
+        renderer.records(items(), columns=COLUMNS)
+    assert caught.value.exit_code == 0
+    # The first failed write stops the listing: no further page is requested.
+    assert requested == [0]
+    # stdout now points at /dev/null, so the final flush at exit cannot fail.
+    stdout.write("more\n")
+    stdout.flush()
+    stdout.close()
