@@ -92,9 +92,9 @@ FILES: list[tuple[str, str]] = [
 EXAMPLES: list[tuple[str, list[str]]] = [
     ("Create a wallet, log in, and post a job, waiting until it ends:", ["loom wallet new", "loom login", "loom jobs init job.yaml", "loom jobs create job.yaml --wait"]),
     ("List the open jobs as JSON for a script:", ["loom jobs list --status Open -o json | jq -r '.[].id'"]),
-    ("Try everything against a local sandbox in another terminal:", ["loom sandbox --port 8765", "loom --api-url http://127.0.0.1:8765/v1 login"]),
+    ("Run a local sandbox in one terminal, and use it from another:", ["loom sandbox --port 8765", "export LOOM_API_URL=http://127.0.0.1:8765/v1", "loom login"]),
     ("Log in without prompts in CI:", ["LOOM_PRIVATE_KEY=$(cat key.hex) loom --profile ci whoami"]),
-    ("Call the API with the current token:", ['curl -H "Authorization: Bearer $(loom auth token)" "$LOOM_API_URL/auth/me"']),
+    ("Call the API with the current token:", ['curl -H "Authorization: Bearer $(loom auth token)" https://api.the-loom.io/v1/auth/me']),
 ]
 
 
