@@ -72,7 +72,7 @@ def read_passphrase(
                 raise UsageError("the two passphrases do not match", hint="run the command again and type the same passphrase twice")
     else:
         raise PromptRequired(
-            f"a passphrase is needed ({prompt[0].lower()}{prompt[1:]}), but stdin is not a terminal",
+            f"cannot prompt for the {prompt[0].lower()}{prompt[1:]}: stdin is not a terminal",
             hint=f"set {PASSPHRASE_VARIABLE} or pass --passphrase-file FILE",
         )
 
