@@ -122,7 +122,7 @@ def get(
     if row["value"] is None:
         raise NotFoundError(f"{key} is not set in profile {row['profile']!r}", hint=f"set it with: loom config set {key} VALUE")
     if app.output_format == "table" or app.options.quiet:
-        app.renderer.text(_display(row["value"]))
+        app.renderer.text(str(_display(row["value"])))
     else:
         app.renderer.record(row, id_key=None)
 
@@ -260,7 +260,10 @@ def _check_known(key: str) -> None:
         raise UsageError(f"unknown setting {key!r}", hint=f"known settings: {known}")
 
 
-def _display(value: Any) -> str:
+def _display(value: Any) -> str | None:
+    """Format a value for a table or a plain line: 30.0 reads "30", and None stays None (shown as "-")."""
+    if value is None:
+        return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
