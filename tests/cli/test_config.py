@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import stat
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from loom_cli.app import main
+from tests.cli.test_wallet_commands import in_process_runner
 
 LOCAL_API = "http://127.0.0.1:8765/v1"
 ADDRESS = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
@@ -20,23 +18,7 @@ ADDRESS = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
 
 @pytest.fixture
 def loom(capsys, monkeypatch):
-    """Run loom in-process with stdin closed; return (exit code, stdout, stderr)."""
-
-    def run(*args: str, **env: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        with monkeypatch.context() as scoped:
-            for name, value in env.items():
-                scoped.setenv(name, value)
-            try:
-                main(list(args))
-                code = 0
-            except SystemExit as exit_:
-                code = exit_.code if isinstance(exit_.code, int) else 1
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err
-        return code, captured.out, captured.err
-
-    return run
+    return in_process_runner(capsys, monkeypatch)
 
 
 @pytest.fixture

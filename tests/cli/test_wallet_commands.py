@@ -28,9 +28,12 @@ class TerminalInput(io.StringIO):
         return True
 
 
-@pytest.fixture
-def loom(capsys, monkeypatch):
-    """Run loom in-process; return (exit code, stdout, stderr)."""
+def in_process_runner(capsys, monkeypatch):
+    """Build a function that runs loom's entry point in-process and returns (exit code, stdout, stderr).
+
+    `stdin` is fed to the command, `tty` makes stdin claim to be a terminal,
+    and keyword arguments set environment variables for that one run.
+    """
 
     def run(*args: str, stdin: str = "", tty: bool = False, **env: str) -> tuple[int, str, str]:
         monkeypatch.setattr(sys, "stdin", TerminalInput(stdin) if tty else io.StringIO(stdin))
@@ -47,6 +50,11 @@ def loom(capsys, monkeypatch):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def loom(capsys, monkeypatch):
+    return in_process_runner(capsys, monkeypatch)
 
 
 @pytest.fixture
