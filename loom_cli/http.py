@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
@@ -548,7 +549,11 @@ def _clean_request_id(value: str) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # Compact JSON in which a Decimal (an exact number from a job spec or a
+    # result output) keeps every digit, which json.dumps cannot write.
+    from loom_cli.sandbox.jsonio import dumps
+
+    return dumps(value)
 
 
 def _display_url(url: httpx.URL) -> str:
@@ -580,7 +585,8 @@ def _decode_json(body: bytes) -> tuple[bool, Any]:
     if _nesting_exceeds(body, MAX_JSON_DEPTH):
         return False, None
     try:
-        return True, json.loads(body.decode("utf-8"))
+        # Numbers are read as exact decimals, as the API writes them.
+        return True, json.loads(body.decode("utf-8"), parse_float=Decimal)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return False, None
 
