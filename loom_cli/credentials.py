@@ -360,6 +360,15 @@ class CredentialStore:
     def keystore_dir(self) -> Path:
         return self.paths.data_dir / "keystores"
 
+    def _private_folder(self, name: str) -> Path:
+        """Create the data folder and its subfolder `name`, both 0700.
+
+        `Path.mkdir(parents=True)` gives the parents it creates the umask's
+        mode (often 0755), so the data folder is created on its own first.
+        """
+        ensure_private_dir(self.paths.data_dir)
+        return ensure_private_dir(self.paths.data_dir / name)
+
     # -- locking --------------------------------------------------------------
 
     @contextmanager
@@ -370,7 +379,7 @@ class CredentialStore:
         if not (_LOCK_NAME.match(name) or name == _STORE_LOCK):
             raise ValueError(f"invalid lock name {name!r}")
         try:
-            folder = ensure_private_dir(self.paths.data_dir / "locks")
+            folder = self._private_folder("locks")
         except OSError as exc:
             raise AuthError(f"cannot create the lock folder in {self.paths.data_dir}: {exc.strerror}") from exc
         path = folder / f"{name}.lock"
@@ -521,6 +530,7 @@ class CredentialStore:
         entries = self._keyring()
         with self.lock(_STORE_LOCK):
             if entries is None:
+                self._private_folder("keystores")
                 write_private_file(self.keystore_dir / f"{address}.json", (text + "\n").encode("utf-8"))
                 return
             # Keystore first, index second: a failure in between leaves a key

@@ -319,7 +319,7 @@ def _read_private_key(app: AppContext, path: Path | None) -> bytes:
 
     text = app.stdin.read(MAX_PRIVATE_KEY_INPUT_BYTES + 1)
     if len(text) > MAX_PRIVATE_KEY_INPUT_BYTES:
-        raise UsageError("stdin holds more than a private key", hint="pipe only the 64 hex digits, or use --keystore FILE for a keystore")
+        raise UsageError(f"stdin contains more than a private key (over {MAX_PRIVATE_KEY_INPUT_BYTES} bytes)", hint="pipe only the 64 hex digits, or use --keystore FILE for a keystore")
     if not text.strip():
         raise UsageError(
             "no private key on stdin",

@@ -125,6 +125,17 @@ def test_file_store_modes(paths, keystores):
     assert mode_of(store.keystore_dir / f"{ADDRESS}.json") == 0o600
 
 
+@pytest.mark.parametrize("first_write", ["keystore", "lock"])
+def test_data_folder_private_when_subfolder_first(paths, keystores, first_write):
+    store = file_store(paths)
+    if first_write == "keystore":
+        store.set_keystore(ADDRESS, keystores[ADDRESS])
+    else:
+        with store.lock():
+            pass
+    assert mode_of(paths.data_dir) == 0o700
+
+
 def test_file_store_tightens_loose_folder(paths):
     paths.data_dir.mkdir(parents=True, mode=0o755)
     os.chmod(paths.data_dir, 0o755)

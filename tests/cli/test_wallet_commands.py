@@ -206,7 +206,7 @@ def test_import_same_wallet_twice(loom, two_wallets):
         ("", "no private key on stdin"),
         (KEY.hex()[:-1], "has 63 hex digits"),
         ("g" * 64, "not hexadecimal"),
-        ("1" * 5000, "more than a private key"),
+        ("1" * 5000, "contains more than a private key"),
     ],
     ids=["empty", "short", "non-hex", "huge"],
 )
