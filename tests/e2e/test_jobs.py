@@ -1,6 +1,6 @@
 """`loom jobs` end to end: the real CLI as a subprocess against a real `loom sandbox` over loopback.
 
-Each test signs with a fresh wallet (LOOM_PRIVATE_KEY), so `--mine` sees only
+Each test signs with a fresh wallet (LOOM_PRIVATE_KEY), so `--mine` lists only
 that test's jobs even on the shared sandbox.
 """
 
