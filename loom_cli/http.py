@@ -160,7 +160,7 @@ def check_url_security(url: httpx.URL, *, base_url: str | None = None) -> None:
         secure = escape_control(str(shown.copy_with(scheme="https", port=None if shown.port in (None, 80) else shown.port)))
         raise UsageError(
             f"plain http to {url.host} is not allowed: tokens and signatures would cross the network unencrypted",
-            hint=f"use https, for example --api-url {secure} (plain http is allowed only for 127.0.0.1, ::1 and localhost)",
+            hint=f"use https, for example --api-url {secure} (plain http is allowed only for loopback: 127.0.0.0/8, ::1 and localhost)",
         )
     raise UsageError(f"unsupported URL scheme {url.scheme!r} in {url}", hint="use an https:// API URL")
 
@@ -249,8 +249,9 @@ class ApiClient:
     ) -> ApiResponse:
         """Send `method` to `base_url + path` and return a 2xx or 304 response, or raise a LoomError.
 
-        `json` is serialised with json.dumps. `auth=None` uses the client's
-        default (whether it was built with a token provider).
+        `json` is sent as compact JSON, with Decimal values written exactly.
+        `auth=None` uses the client's default (whether it was built with a
+        token provider).
         """
         method = method.upper()
         url = self._url(path, params)

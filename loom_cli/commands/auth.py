@@ -115,6 +115,8 @@ def login(
     app.credentials.set_token(app.settings.profile, stored)
     _remember_address(app, stored.address)
     app.info(f"Logged in. The token is valid until {stored.expires_at} and kept in the {app.credentials.location}.")
+    if app.env.get("LOOM_TOKEN", "").strip():
+        app.warn("warning: LOOM_TOKEN is set, and commands use it instead of this login until you unset it")
 
     if app.renderer.fmt == "table":
         app.renderer.text(stored.address)

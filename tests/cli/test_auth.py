@@ -384,3 +384,108 @@ def test_provider_caches_token_for_the_process(tmp_path: Path):
 
     assert provider.token() is first
     assert provider.source == "store"
+
+
+# -- login and renewal against the in-process sandbox ----------------------------------------
+
+# The in-process transport ignores the host; a loopback URL keeps plain http allowed.
+SANDBOX_API = "http://127.0.0.1:9/v1"
+
+
+class CountingTransport(httpx.BaseTransport):
+    """Passes requests to the sandbox app and counts them by method and path."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(f"{request.method} {request.url.path}")
+        return self.inner.handle_request(request)
+
+
+def sandbox_app(tmp_path: Path, sandbox_client, **env: str) -> tuple[AppContext, CountingTransport]:
+    transport = CountingTransport(sandbox_client.transport)
+    app = AppContext(
+        GlobalOptions(api_url=SANDBOX_API),
+        env={"LOOM_CONFIG_DIR": str(tmp_path / "config"), "LOOM_KEYRING_BACKEND": "file", **env},
+        stdin=io.StringIO(""),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        transport=transport,
+    )
+    return app, transport
+
+
+def test_login_returns_token_bound_to_api(tmp_path: Path, sandbox_client):
+    account = Account.create()
+    app, transport = sandbox_app(tmp_path, sandbox_client)
+
+    stored = login(app, account)
+
+    assert stored.address == account.address
+    assert stored.api_url == SANDBOX_API
+    assert transport.calls == ["GET /v1/auth/nonce", "POST /v1/auth/login"]
+    claims = jwt.decode(stored.token, options={"verify_signature": False})
+    assert stored.expires_at == time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(claims["exp"]))
+
+
+def test_private_key_login_is_stored_and_reused(tmp_path: Path, sandbox_client):
+    account = Account.create()
+    key = "0x" + bytes(account.key).hex()
+    first_app, first_transport = sandbox_app(tmp_path, sandbox_client, LOOM_PRIVATE_KEY=key)
+    second_app, second_transport = sandbox_app(tmp_path, sandbox_client, LOOM_PRIVATE_KEY=key)
+
+    with first_app.api(auth=True) as client:
+        me = client.get("/auth/me").data
+    with second_app.api(auth=True) as client:
+        client.get("/auth/me")
+
+    assert me["address"] == account.address
+    assert first_transport.calls == ["GET /v1/auth/nonce", "POST /v1/auth/login", "GET /v1/auth/me"]
+    assert second_transport.calls == ["GET /v1/auth/me"]
+    assert first_app.credentials.get_token("default").address == account.address  # type: ignore[union-attr]
+    assert bytes(account.key).hex() not in (tmp_path / "config" / "data" / "tokens.json").read_text()
+
+
+def test_private_key_skips_other_wallet_token(tmp_path: Path, sandbox_client):
+    stored_for, key_owner = Account.create(), Account.create()
+    app, transport = sandbox_app(tmp_path, sandbox_client, LOOM_PRIVATE_KEY="0x" + bytes(key_owner.key).hex())
+    app.credentials.set_token("default", login(app, stored_for))
+    transport.calls.clear()
+
+    with app.api(auth=True) as client:
+        me = client.get("/auth/me").data
+
+    assert me["address"] == key_owner.address
+    assert transport.calls == ["GET /v1/auth/nonce", "POST /v1/auth/login", "GET /v1/auth/me"]
+
+
+@pytest.mark.parametrize("value", ["0x1234", "not hex at all", "0x" + "00" * 32])
+def test_invalid_private_key_is_usage_error(tmp_path: Path, sandbox_client, value: str):
+    app, transport = sandbox_app(tmp_path, sandbox_client, LOOM_PRIVATE_KEY=value)
+
+    with pytest.raises(UsageError) as caught, app.api(auth=True) as client:
+        client.get("/auth/me")
+
+    assert caught.value.exit_code == 2
+    assert "LOOM_PRIVATE_KEY" in caught.value.message
+    assert value not in caught.value.message
+    assert transport.calls == []
+
+
+def test_renewal_is_logged_with_verbose(tmp_path: Path, sandbox_client):
+    account = Account.create()
+    app, _ = sandbox_app(tmp_path, sandbox_client, LOOM_PRIVATE_KEY="0x" + bytes(account.key).hex())
+    app.options.verbose = 1
+    forged = make_jwt(account.address, time.time() + 3000)
+    app.credentials.set_token("default", StoredToken(token=forged, api_url=SANDBOX_API, address=account.address, expires_at="2099-01-01T00:00:00.000000Z"))
+
+    with app.api(auth=True) as client:
+        client.get("/auth/me")
+
+    log = app.stderr.getvalue()  # type: ignore[attr-defined]
+    assert "/auth/me -> 401" in log
+    assert "retrying GET" in log
+    assert "/auth/me -> 200" in log
+    assert forged not in log
