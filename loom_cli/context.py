@@ -125,6 +125,7 @@ class AppContext:
             stdout=self.stdout,
             stderr=self.stderr,
             color=self.color,
+            now=self.clock,
         )
 
     @cached_property

@@ -164,8 +164,8 @@ class Renderer:
     """Write records to stdout in one format: table, json, yaml or jsonl.
 
     `terminal` is whether stdout is a terminal (asked of the stream when
-    None); `width` fixes a terminal table's width (rich asks the terminal
-    when None); `now` is the clock for "3m ago".
+    None); `width` fixes a terminal table's width (COLUMNS or the
+    terminal's width when None); `now` is the clock for "3m ago".
     """
 
     def __init__(
@@ -405,6 +405,10 @@ def _aligned(headers: list[str], rows: list[list[str]] | list[tuple[str, str]]) 
 
 
 def _terminal_width(stream: TextIO) -> int:
+    """Return COLUMNS when set (the usual override), else the terminal's width, else 80."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
     try:
         return os.get_terminal_size(stream.fileno()).columns
     except (AttributeError, ValueError, OSError):

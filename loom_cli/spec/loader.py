@@ -51,6 +51,7 @@ _YAML12_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _YAML12_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 _DECIMAL_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 _HEX_INT = re.compile(r"^0x[0-9a-fA-F]+$")
+_JSON_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 # A field path as `validate_spec` writes it: name, .name, [3] or ["any key"].
 _PATH_TOKEN = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]')
 
@@ -203,16 +204,17 @@ def _parse_json(text: str, name: str) -> ParsedSpec:
     def reject_constant(constant: str) -> None:
         raise ValueError(f"{constant} is not a JSON number")
 
+    # json's C parser recurses once per level, and eth-account raises Python's
+    # recursion limit far enough for deep input to overflow the C stack, so
+    # the depth is checked before parsing.
+    if _json_depth_exceeds(text, MAX_DEPTH):
+        raise UsageError(f"{name}: invalid job spec: nested more than {MAX_DEPTH} levels deep")
     try:
         data = json.loads(text, parse_float=Decimal, parse_constant=reject_constant, object_pairs_hook=pairs_to_dict)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{name}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
     except ValueError as exc:
         raise UsageError(f"{name}: invalid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise UsageError(f"{name}: invalid job spec: nested more than {MAX_DEPTH} levels deep") from exc
-    if _depth(data) > MAX_DEPTH:
-        raise UsageError(f"{name}: invalid job spec: nested more than {MAX_DEPTH} levels deep")
     if not isinstance(data, dict):
         raise UsageError(f"{name}:1:1: the job spec must be an object of fields (name, image, ...), got {_kind(data)}")
 
@@ -244,18 +246,18 @@ def _record_json_positions(parsed: ParsedSpec, text: str) -> None:
         _YamlConverter(parsed, positions_only=True).convert(root, ())
 
 
-def _depth(value: Any) -> int:
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in item)
-    return deepest
+def _json_depth_exceeds(text: str, limit: int) -> bool:
+    """Tell whether arrays and objects in JSON text nest deeper than `limit`; brackets inside strings do not count."""
+    depth = 0
+    for token in _JSON_STRING_OR_BRACKET.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif bracket in "]}":
+            depth -= 1
+    return False
 
 
 def _check_top_level(root: Any, name: str) -> None:

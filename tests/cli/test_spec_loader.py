@@ -418,3 +418,22 @@ def test_shipped_examples_validate():
     for example in examples:
         assert load_spec(str(example), stdin=io.StringIO())["name"]
     assert load_spec("-", stdin=io.StringIO(example_spec()))["reward"] == {"amount": "12.5", "currency": "LOOM"}
+
+
+def test_json_nesting_limit_with_high_recursion_limit(tmp_path):
+    # eth-account raises the recursion limit this high in processes that sign.
+    import sys
+
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    try:
+        path = write(tmp_path, '{"a":' * 60_000 + "1" + "}" * 60_000, "job.json")
+        message = usage_error(path)
+    finally:
+        sys.setrecursionlimit(previous)
+    assert message == f"{path}: invalid job spec: nested more than {MAX_DEPTH} levels deep"
+
+
+def test_json_brackets_inside_strings_do_not_count(tmp_path):
+    text = json.dumps({"name": "[" * 100, "image": "ubuntu", "resources": {"cpu": 1, "memory": "1Gi"}, "reward": {"amount": "1"}})
+    assert load_spec(write(tmp_path, text, "job.json"), stdin=io.StringIO())["name"] == "[" * 100
