@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -39,7 +40,7 @@ MAX_OUTPUT_DEPTH = 64
 RESULT_FIELDS = ("outcome", "output", "result_uri", "sha256", "message")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DIGITS = re.compile(r"^[0-9]{1,6}$")
-_CURSOR = re.compile(r"^([0-9]{1,20}):(job_[A-Za-z0-9_-]{1,64})$")
+_CURSOR = re.compile(r"^([0-9]{1,20}):(job_[A-Za-z0-9_-]{1,64}):([0-9a-f]{16})$")
 
 
 def new_job_id() -> str:
@@ -76,20 +77,45 @@ class ListQuery:
     after: tuple[int, str] | None = None
 
 
-def encode_cursor(created_us: int, job_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_us}:{job_id}".encode("ascii")).decode("ascii").rstrip("=")
+_INVALID_CURSOR = "The cursor is invalid; pass the next_cursor value of a previous page unchanged."
 
 
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    """Return the (created_us, id) position a cursor points after; 400 when it was not made by `encode_cursor`."""
+def _cursor_parts(cursor: str) -> re.Match[str]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         text = ""
     match = _CURSOR.match(text)
-    if not match or not cursor or encode_cursor(int(match.group(1)), match.group(2)) != cursor:
-        raise bad_request("The cursor is invalid; pass the next_cursor value of a previous page unchanged.", field="cursor")
+    if not match:
+        raise bad_request(_INVALID_CURSOR, field="cursor")
+    return match
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """Return the (created_us, id) position inside a cursor without checking its HMAC; 400 when malformed."""
+    match = _cursor_parts(cursor)
     return int(match.group(1)), match.group(2)
+
+
+class CursorCodec:
+    """Opaque page cursors: the (created_us, id) of the last job shown, with an HMAC so a changed cursor is a 400."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _tag(self, position: str) -> str:
+        return hmac.new(self._key, position.encode("ascii"), hashlib.sha256).hexdigest()[:16]
+
+    def encode(self, created_us: int, job_id: str) -> str:
+        position = f"{created_us}:{job_id}"
+        return base64.urlsafe_b64encode(f"{position}:{self._tag(position)}".encode("ascii")).decode("ascii").rstrip("=")
+
+    def decode(self, cursor: str) -> tuple[int, str]:
+        """Return the position a cursor points after; raise 400 when this sandbox did not make it."""
+        match = _cursor_parts(cursor)
+        if not hmac.compare_digest(match.group(3), self._tag(f"{match.group(1)}:{match.group(2)}")):
+            raise bad_request(_INVALID_CURSOR, field="cursor")
+        return int(match.group(1)), match.group(2)
 
 
 def _single(params: Any, name: str) -> str | None:
@@ -113,7 +139,7 @@ def _address_param(params: Any, name: str) -> str | None:
     return to_checksum(value)
 
 
-def parse_list_query(params: Any) -> ListQuery:
+def parse_list_query(params: Any, cursors: CursorCodec) -> ListQuery:
     """Read GET /jobs's query parameters; 400 for any bad value (nothing is clamped). Unknown ones are ignored."""
     status = _single(params, "status")
     if status is not None and status not in STATUSES:
@@ -140,7 +166,7 @@ def parse_list_query(params: Any) -> ListQuery:
         limit = int(limit_text)
 
     cursor = _single(params, "cursor")
-    after = decode_cursor(cursor) if cursor is not None else None
+    after = cursors.decode(cursor) if cursor is not None else None
     return ListQuery(status=status, creator=creator, worker=worker, ids=ids, limit=limit, after=after)
 
 
@@ -161,15 +187,17 @@ def validate_result(body: object) -> dict[str, Any]:
                 "Upload large results elsewhere and report result_uri and sha256.",
                 field="output",
             )
+
     unknown = next((key for key in body if key not in RESULT_FIELDS), None)
     if unknown is not None:
         raise unprocessable(f"{unknown!r} is not a known result field; use {', '.join(RESULT_FIELDS)}.", field=unknown)
     outcome = body.get("outcome")
+    if "outcome" not in body:
+        raise unprocessable("outcome is required: Completed or Failed.", field="outcome")
     if outcome not in OUTCOMES:
-        message = "outcome is required" if "outcome" not in body else f"outcome must be Completed or Failed, got {jsonio.dumps(outcome)[:40]}"
-        raise unprocessable(f"{message}.", field="outcome")
-    output = body.get("output")
-    if jsonio.nesting_depth(output) > MAX_OUTPUT_DEPTH:
+        raise unprocessable(f"outcome must be Completed or Failed, got {jsonio.dumps(outcome)[:40]}.", field="outcome")
+
+    if jsonio.nesting_depth(body.get("output")) > MAX_OUTPUT_DEPTH:
         raise unprocessable(f"output nests arrays and objects more than {MAX_OUTPUT_DEPTH} levels deep.", field="output")
     for name in ("result_uri", "message"):
         if body.get(name) is not None and not isinstance(body[name], str):
@@ -235,6 +263,7 @@ class JobService:
     def __init__(self, db: Database, *, clock: Callable[[], float]) -> None:
         self.db = db
         self.clock = clock
+        self.cursors = CursorCodec(bytes.fromhex(db.get_or_set_meta("cursor_key", lambda: secrets.token_hex(32))))
 
     def create(self, creator: str, spec: dict) -> dict[str, Any]:
         """Store a new Open job for an already validated spec."""
@@ -280,7 +309,7 @@ class JobService:
         next_cursor = None
         if len(rows) > query.limit:
             last = page[-1]
-            next_cursor = encode_cursor(last["created_us"], last["id"])
+            next_cursor = self.cursors.encode(last["created_us"], last["id"])
         return [job_json(row) for row in page], next_cursor
 
     def claim(self, worker: str, job_id: str) -> dict[str, Any]:

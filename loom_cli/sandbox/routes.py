@@ -186,7 +186,7 @@ async def me(request: Request) -> Response:
 async def list_jobs(request: Request) -> Response:
     call = Call(request)
     call.caller(required=False)
-    query = parse_list_query(request.query_params)
+    query = parse_list_query(request.query_params, call.sandbox.jobs.cursors)
     jobs, next_cursor = call.sandbox.jobs.list(query)
     return _conditional(request, {"data": jobs, "next_cursor": next_cursor})
 
