@@ -344,36 +344,32 @@ def validate_result_uri(uri: str) -> None:
 
 
 def dump_exact_json(value: Any, *, indent: int | None = None) -> str:
-    """Write `value` as JSON, with each Decimal as its exact digits.
+    """Write `value` as JSON, with each Decimal as its exact digits and non-ASCII text as is.
 
-    `json.dumps` cannot write a Decimal as a number, and a float would round
-    it. Non-ASCII text is kept as UTF-8, the form the API measures.
-    Compact separators when `indent` is None.
+    Without `indent` this is the compact form the API measures `output` in.
     """
     import json
     from decimal import Decimal
 
+    from loom_cli.sandbox.jsonio import dumps
+
+    if indent is None:
+        return dumps(value)
+
     def encode(item: Any, depth: int) -> str:
+        if isinstance(item, dict) and item:
+            entries = [f"{json.dumps(str(key), ensure_ascii=False)}: {encode(val, depth + 1)}" for key, val in item.items()]
+            return "{" + join(entries, depth) + "}"
+        if isinstance(item, (list, tuple)) and item:
+            return "[" + join([encode(val, depth + 1) for val in item], depth) + "]"
         if isinstance(item, Decimal):
             return str(item)
-        if isinstance(item, dict):
-            if not item:
-                return "{}"
-            entries = [f"{json.dumps(str(key), ensure_ascii=False)}{colon}{encode(val, depth + 1)}" for key, val in item.items()]
-            return "{" + _join(entries, depth) + "}"
-        if isinstance(item, (list, tuple)):
-            if not item:
-                return "[]"
-            return "[" + _join([encode(val, depth + 1) for val in item], depth) + "]"
-        return json.dumps(item, ensure_ascii=False)
+        return dumps(item)
 
-    def _join(entries: list[str], depth: int) -> str:
-        if indent is None:
-            return ",".join(entries)
+    def join(entries: list[str], depth: int) -> str:
         inner = "\n" + " " * (indent * (depth + 1))
         return inner + ("," + inner).join(entries) + "\n" + " " * (indent * depth)
 
-    colon = ":" if indent is None else ": "
     return encode(value, 0)
 
 

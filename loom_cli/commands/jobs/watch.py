@@ -41,8 +41,9 @@ BACKOFF_GROWTH = 1.5
 MAX_BACKOFF_FACTOR = 5
 MAX_PAUSE = 30.0
 
-# During an outage the HTTP layer's retries already wait about 5 s per poll;
-# a shorter budget than its default keeps --timeout close to on time.
+# After the first poll, the HTTP layer's retries may wait at most this many
+# seconds in all per request. An outage is then reported within seconds, and
+# --timeout is overrun by at most about this much.
 OUTAGE_RETRY_BUDGET = 5.0
 
 WATCH_EXAMPLES = """\
@@ -114,12 +115,20 @@ def watch(
         raise WatchOutcome(code)
 
 
-def watch_jobs(app: AppContext, job_ids: list[str], *, interval: float, timeout: float | None) -> ExitCode:
+def watch_jobs(
+    app: AppContext,
+    job_ids: list[str],
+    *,
+    interval: float,
+    timeout: float | None,
+    resume_hint: bool = True,
+) -> ExitCode:
     """Follow `job_ids` until all have ended or `timeout` seconds passed; return the watch exit code.
 
     Raises NotFoundError (exit 4) when an id is unknown at the start, and the
     usual LoomErrors for a bad id or an API that cannot be reached at the start.
-    Ctrl-C returns ExitCode.INTERRUPTED after printing how to resume.
+    Ctrl-C returns ExitCode.INTERRUPTED, after printing how to watch again
+    unless `resume_hint` is false (the API goes away with the caller).
     """
     from loom_cli import api
 
@@ -136,12 +145,16 @@ def watch_jobs(app: AppContext, job_ids: list[str], *, interval: float, timeout:
         with app.api(auth=False) as client:
             watcher = JobWatcher(app, client, ids, view=view, interval=interval, timeout=timeout)
             try:
-                return watcher.run()
+                code = watcher.run()
             finally:
                 view.close()
+        # Only now, with the live table stopped, can stderr lines show cleanly.
+        watcher.print_summary(code)
+        return code
     except KeyboardInterrupt:
         view.close()
-        app.warn(f"Interrupted; the jobs keep running. Watch them again with: {_resume_command(app, ids)}")
+        if resume_hint:
+            app.warn(f"Interrupted; the jobs keep running. Watch them again with: {_resume_command(app, ids)}")
         return ExitCode.INTERRUPTED
 
 
@@ -175,8 +188,7 @@ class JobWatcher:
 
         # The first fetch is not retried past the HTTP layer: unknown ids and
         # an unreachable API end the watch at once.
-        for job in self._fetch(self.ids).values():
-            self._update(job)
+        self._apply(self._fetch(self.ids))
         missing = [job_id for job_id in self.ids if job_id not in self.jobs]
         if missing:
             raise NotFoundError(
@@ -223,9 +235,14 @@ class JobWatcher:
             self._unreachable = False
             self.view.notice("API reachable again.")
 
+        return self._apply(fetched)
+
+    def _apply(self, fetched: dict[str, dict]) -> bool:
+        """Update from `fetched` in the order the ids were given; return whether any status changed."""
         changed = False
-        for job in fetched.values():
-            changed = self._update(job) or changed
+        for job_id in self.ids:
+            if job_id in fetched:
+                changed = self._update(fetched[job_id]) or changed
         return changed
 
     def _fetch(self, ids: list[str]) -> dict[str, dict]:
@@ -274,12 +291,16 @@ class JobWatcher:
         jobs = [self.jobs[job_id] for job_id in self.ids]
         code = ExitCode.WATCH_TIMEOUT if timed_out else outcome_code(job.get("status") for job in jobs)
         self.view.finished(jobs, code)
-        if timed_out:
+        return code
+
+    def print_summary(self, code: ExitCode) -> None:
+        """Say on stderr how the watch ended: which jobs still run after a timeout, else the count per status."""
+        jobs = [self.jobs[job_id] for job_id in self.ids]
+        if code == ExitCode.WATCH_TIMEOUT:
             running = ", ".join(f"{job['id']} ({job.get('status')})" for job in jobs if job.get("status") not in TERMINAL_STATUSES)
             self.app.warn(f"Timed out after {self.timeout:g} s; still running: {running}.")
         else:
             self.app.info(_summary(jobs))
-        return code
 
 
 def outcome_code(statuses: Iterable[str | None]) -> ExitCode:
@@ -307,7 +328,7 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 
 
 def _resume_command(app: AppContext, ids: list[str]) -> str:
-    """The command that watches `ids` again, with the global options that chose the API."""
+    """Return the command that watches `ids` again, with the global options that chose the API."""
     import shlex
 
     parts = ["loom"]
@@ -329,20 +350,20 @@ class WatchView:
         self.app = app
 
     def status_changed(self, job: dict, previous_status: str | None) -> None:
-        """A job was seen for the first time (previous_status None) or changed status."""
+        """Show a job seen for the first time (previous_status None) or whose status changed."""
 
     def refreshed(self, job: dict) -> None:
-        """A newer copy of a job arrived, with the same status."""
+        """Take a newer copy of a job whose status did not change."""
 
     def waiting(self, seconds: float) -> None:
-        """The watcher is about to pause for `seconds`."""
+        """Show that the next poll comes in `seconds`."""
 
     def notice(self, message: str) -> None:
-        """Something about the API, not the jobs (an outage and its end)."""
+        """Show a message about the API rather than the jobs, such as an outage and its end."""
         self.app.warn(message)
 
     def finished(self, jobs: list[dict], code: ExitCode) -> None:
-        """Every job ended (or the timeout passed); `jobs` are their last copies."""
+        """Show the end of the watch (every job ended, or the timeout passed); `jobs` are their last copies."""
 
     def close(self) -> None:
         """Release the terminal; called once, also after an error or Ctrl-C."""
@@ -387,7 +408,7 @@ _REASONS = {
 
 
 class FinalRecordsView(WatchView):
-    """Nothing while watching; the last copy of every job at the end (-o json, -o yaml, -q)."""
+    """Nothing while watching, then the last copy of every job at the end (-o json, -o yaml)."""
 
     def finished(self, jobs: list[dict], code: ExitCode) -> None:
         from loom_cli.commands.jobs.browse import LIST_COLUMNS
@@ -490,8 +511,10 @@ _STATUS_STYLES = {"Completed": "green", "Failed": "red", "Cancelled": "yellow", 
 
 def _make_view(app: AppContext, ids: list[str]) -> WatchView:
     renderer = app.renderer
-    if renderer.quiet or renderer.fmt in ("json", "yaml"):
-        return FinalRecordsView(app) if not renderer.quiet else WatchView(app)
+    if renderer.quiet:
+        return WatchView(app)
+    if renderer.fmt in ("json", "yaml"):
+        return FinalRecordsView(app)
     if renderer.fmt == "jsonl":
         return JsonLinesView(app)
     if renderer.terminal and app.env.get("TERM") != "dumb":
@@ -527,7 +550,7 @@ def _elapsed(job: dict, now: float) -> str:
 
 
 def _short_timestamp(value: object) -> str | None:
-    """An API timestamp cut to whole seconds ("2025-01-31T12:00:03Z"), or None."""
+    """Return an API timestamp cut to whole seconds ("2025-01-31T12:00:03Z"), or None."""
     moment = _parse_time(value)
     if moment is None:
         return None
