@@ -59,7 +59,6 @@ def test_default_limit_is_20(api, alice):
     assert response.json()["next_cursor"] is not None
 
 
-@pytest.mark.slow
 def test_paging_through_250_jobs(api, alice):
     created = [create_job(api, alice[1], name=f"job {n}")["id"] for n in range(250)]
     for limit in (1, 7, 20, 100):
