@@ -34,6 +34,7 @@ from tests.bench.imports import NOT_ON_READ_COMMANDS, NOT_ON_ROOT_HELP, NOT_ON_V
 from tests.bench.loadgen import run_load
 from tests.bench.machine import describe_machine
 from tests.bench.servers import RecordingProxy, SandboxServer, loom_command
+from tests.fixtures.sandbox import api_login
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 MB = 1000 * 1000
@@ -179,21 +180,6 @@ def spread(times: Sequence[float]) -> str:
 # -- talking to the sandbox directly -------------------------------------------------
 
 
-def api_token(base_url: str, private_key: str) -> str:
-    """Log in over HTTP with a wallet key (nonce, EIP-191 signature) and return the JWT."""
-    from eth_account import Account
-    from eth_account.messages import encode_defunct
-
-    account = Account.from_key(private_key)
-    with httpx.Client(timeout=30) as client:
-        nonce = client.get(f"{base_url}/auth/nonce", params={"address": account.address})
-        nonce.raise_for_status()
-        signed = account.sign_message(encode_defunct(text=nonce.json()["nonce"]))
-        login = client.post(f"{base_url}/auth/login", json={"address": account.address, "signature": signed.signature.hex()})
-        login.raise_for_status()
-        return login.json()["token"]
-
-
 def job_spec(number: int) -> dict:
     return {
         "name": f"bench job {number}",
@@ -233,7 +219,7 @@ class Benchmark:
         self.workdir = workdir
         self.loom = loom_command()
         self.sandbox: SandboxServer | None = None
-        self.token = ""  # JWT of the creator account, from the HTTP login
+        self.token = ""  # JWT of the creator account, from a login over HTTP
         self.private_key = ""
         self.job_ids: list[str] = []
         # A user's config folder: the imported wallet and, once `loom login` ran, its token.
@@ -273,8 +259,9 @@ class Benchmark:
         from eth_account import Account
 
         self.sandbox = SandboxServer(self.loom, env=clean_environment(self.workdir / "sandbox-config"))
-        self.private_key = Account.create().key.hex()
-        self.token = api_token(self.sandbox.url, self.private_key)
+        account = Account.create()
+        self.private_key = account.key.hex()
+        self.token = api_login(self.sandbox.url, account)
         self.user_env = clean_environment(
             self.workdir / "user-config", {"LOOM_API_URL": self.sandbox.url, "LOOM_PASSPHRASE": PASSPHRASE}
         )
