@@ -99,19 +99,20 @@ def test_create_prints_key_value_view(loom):
     assert error is None
     job = json.loads(loom("jobs", "list", "--mine", "-o", "jsonl")[1])
     assert out == (
-        f"ID:         {job['id']}\n"
-        "Name:       render frames\n"
-        "Status:     Open\n"
-        "Reward:     12.5 LOOM\n"
-        f"Creator:    {loom.account.address}\n"
-        "Worker:     -\n"
-        "Image:      python:3.12-slim\n"
-        "Resources:  cpu 0.5, memory 512Mi\n"
-        "Timeout:    1h\n"
-        "Labels:     -\n"
-        f"Created:    {job['created_at']}\n"
-        "Claimed:    -\n"
-        "Finished:   -\n"
+        f"ID:           {job['id']}\n"
+        "Name:         render frames\n"
+        "Description:  -\n"
+        "Status:       Open\n"
+        "Reward:       12.5 LOOM\n"
+        f"Creator:      {loom.account.address}\n"
+        "Worker:       -\n"
+        "Image:        python:3.12-slim\n"
+        "Resources:    cpu 0.5, memory 512Mi\n"
+        "Timeout:      1h\n"
+        "Labels:       -\n"
+        f"Created:      {job['created_at']}\n"
+        "Claimed:      -\n"
+        "Finished:     -\n"
     )
     assert err == f"Created {job['id']}; follow it with: loom jobs watch {job['id']}\n"
 

@@ -97,8 +97,8 @@ def test_create_from_example_then_list_and_status(cli):
     assert lines[0].startswith("ID:")
     job_id = lines[0].split()[1]
     assert job_id.startswith("job_")
-    assert "Status:     Open" in lines
-    assert f"Creator:    {cli.account.address}" in lines
+    assert "Status:       Open" in lines
+    assert f"Creator:      {cli.account.address}" in lines
     assert f"Created {job_id}; follow it with: loom jobs watch {job_id}" in created.stderr
 
     table = cli("jobs", "list", "--mine")
@@ -126,8 +126,8 @@ def test_create_from_example_then_list_and_status(cli):
 
     status = cli("jobs", "status", job_id)
     assert status.returncode == 0, status.stderr
-    assert "Status:     Open\n" in status.stdout
-    assert "Labels:     team=support-analytics, month=2024-03\n" in status.stdout
+    assert "Status:       Open\n" in status.stdout
+    assert "Labels:       team=support-analytics, month=2024-03\n" in status.stdout
 
     assert cli("jobs", "status", job_id, "-q").stdout == "Open\n"
     assert json.loads(cli("jobs", "status", job_id, "--json").stdout) == jobs[0]
@@ -272,7 +272,7 @@ def test_hostile_name_escaped_in_table_only(start_sandbox, new_account, tmp_path
     assert escaped in table.stdout
 
     status = cli("jobs", "status", job_id)
-    assert f"Name:       {escaped}\n" in status.stdout
+    assert f"Name:         {escaped}\n" in status.stdout
 
     as_json = cli("jobs", "list", "--mine", "-o", "json")
     assert json.loads(as_json.stdout)[0]["name"] == HOSTILE_NAME
@@ -297,3 +297,12 @@ def test_create_wait_follows_job_to_completion(start_sandbox, new_account, tmp_p
     job_id = result.stdout.strip()
     assert job_id.startswith("job_")
     assert cli("jobs", "status", job_id, "-q").stdout == "Completed\n"
+
+
+@pytest.mark.parametrize("args", [("jobs", "list"), ("jobs", "list", "-o", "json"), ("jobs", "status", "job_unknown")], ids=" ".join)
+def test_read_commands_skip_heavy_packages(sandbox_url, args):
+    from tests.bench.imports import NOT_ON_READ_COMMANDS, snapshot_imports
+
+    snapshot = snapshot_imports(*args, env=loom_env({"LOOM_API_URL": sandbox_url}))
+    assert snapshot.returncode in (0, 4), snapshot.stderr
+    assert snapshot.loaded(NOT_ON_READ_COMMANDS) == []

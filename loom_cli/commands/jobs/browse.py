@@ -77,6 +77,7 @@ LIST_COLUMNS = [
 JOB_FIELDS = [
     Column("ID", "id"),
     Column("Name", "name"),
+    Column("Description", "spec.description"),
     Column("Status", "status"),
     Column("Reward", _reward),
     Column("Creator", "creator"),
