@@ -6,10 +6,11 @@ import re
 import unicodedata
 
 # Bidi embedding, override and isolate controls (U+202A-U+202E, U+2066-U+2069)
-# and the zero-width marks that can reorder or hide what a reader sees.
+# and the zero-width marks that can reorder or hide what a reader sees. Lone
+# surrogates (from JSON such as "\ud800") are escaped too: stdout cannot encode them.
 _BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A)) | {0x200E, 0x200F, 0x061C}
 _UNSAFE = re.compile(
-    "[" + "".join(f"\\U{cp:08x}" for cp in sorted(_BIDI)) + "\x00-\x08\x0b-\x1f\x7f-\x9f]"
+    "[" + "".join(f"\\U{cp:08x}" for cp in sorted(_BIDI)) + "\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]"
 )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -51,6 +52,7 @@ _YAML12_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _YAML12_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 _DECIMAL_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 _HEX_INT = re.compile(r"^0x[0-9a-fA-F]+$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 # A field path as `validate_spec` writes it: name, .name, [3] or ["any key"].
 _PATH_TOKEN = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]')
@@ -251,11 +253,11 @@ def _json_depth_exceeds(text: str, limit: int) -> bool:
     depth = 0
     for token in _JSON_STRING_OR_BRACKET.finditer(text):
         bracket = token.group()
-        if bracket in "[{":
+        if bracket in ("[", "{"):
             depth += 1
             if depth > limit:
                 return True
-        elif bracket in "]}":
+        elif bracket in ("]", "}"):
             depth -= 1
     return False
 
@@ -477,6 +479,9 @@ def check_spec(parsed: ParsedSpec) -> dict:
     from loom_cli.spec.model import validate_spec
 
     problems = list(parsed.problems)
+    for path, code_point in _lone_surrogates(parsed.data, ()):
+        message = f"contains the lone surrogate U+{code_point:04X}, which is not valid Unicode text; remove it"
+        problems.append((parsed.position_of(path), path, message))
     flagged = {path for _, path, _ in problems}
     normalized, spec_problems = validate_spec(parsed.data)
     for problem in spec_problems:
@@ -502,6 +507,21 @@ def check_spec(parsed: ParsedSpec) -> dict:
         lines,
         hint="see every field and rule with: loom jobs schema",
     )
+
+
+def _lone_surrogates(value: Any, path: tuple) -> Iterator[tuple[tuple, int]]:
+    """Yield (path, code point) for strings, keys included, that hold a lone surrogate such as JSON's "\\ud800"."""
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        if found:
+            yield path, ord(found.group())
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _lone_surrogates(key, (*path, key))
+            yield from _lone_surrogates(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _lone_surrogates(item, (*path, index))
 
 
 def _problem_line(source: str, position: Position, path: tuple, message: str) -> str:

@@ -319,3 +319,14 @@ def test_closed_pipe_ends_with_exit_zero():
     stdout.write("more\n")
     stdout.flush()
     stdout.close()
+
+
+def test_lone_surrogates_are_escaped_in_tables():
+    import tempfile
+
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as stdout:
+        renderer = Renderer(fmt="table", quiet=False, stdout=stdout, stderr=io.StringIO(), color=False, terminal=False)
+        renderer.records([{"id": "job_1", "name": "a\ud800b"}], columns=[Column("ID", "id"), Column("NAME", "name")])
+        renderer.record({"name": "a\udfff"})
+        stdout.seek(0)
+        assert stdout.read() == "ID     NAME\njob_1  a\\ud800b\nname:  a\\udfff\n"

@@ -437,3 +437,19 @@ def test_json_nesting_limit_with_high_recursion_limit(tmp_path):
 def test_json_brackets_inside_strings_do_not_count(tmp_path):
     text = json.dumps({"name": "[" * 100, "image": "ubuntu", "resources": {"cpu": 1, "memory": "1Gi"}, "reward": {"amount": "1"}})
     assert load_spec(write(tmp_path, text, "job.json"), stdin=io.StringIO())["name"] == "[" * 100
+
+
+def test_lone_surrogate_in_json_is_a_problem(tmp_path):
+    text = '{"name": "a\\ud800", "image": "ubuntu", "resources": {"cpu": 1, "memory": "1Gi"}, "reward": {"amount": "1"}, "labels": {"k\\udfff": "v"}}'
+    path = write(tmp_path, text, "job.json")
+    assert problems_of(path) == [
+        f"{path}:1:2: name: contains the lone surrogate U+D800, which is not valid Unicode text; remove it",
+        f'{path}:1:120: labels["k\udfff"]: contains the lone surrogate U+DFFF, which is not valid Unicode text; remove it',
+    ]
+
+
+def test_lone_surrogate_in_yaml_is_a_problem(tmp_path):
+    path = write(tmp_path, VALID.replace("render frames", '"a\\ud800"'))
+    assert problems_of(path) == [
+        f"{path}:1:1: name: contains the lone surrogate U+D800, which is not valid Unicode text; remove it"
+    ]
