@@ -11,6 +11,7 @@ takes about half a second to import, and `warm_up()` does that off the startup p
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import string
@@ -156,7 +157,8 @@ class Authenticator:
         import jwt
 
         issued_at = int(now)
-        expires_at = issued_at + self.token_ttl
+        # Rounded up, so a token lives at least token_ttl seconds even with --token-ttl 1.
+        expires_at = math.ceil(now + self.token_ttl)
         claims = {"sub": address, "iat": issued_at, "exp": expires_at, "jti": secrets.token_hex(16)}
         token = jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
         return {"token": token, "token_type": "Bearer", "expires_at": format_seconds(expires_at), "address": address}

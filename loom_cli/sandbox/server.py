@@ -10,7 +10,8 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from loom_cli.errors import UsageError
 
@@ -96,6 +97,22 @@ def _remove_logging(handler: logging.Handler) -> None:
         logging.getLogger(name).removeHandler(handler)
 
 
+def _stoppable_server_class() -> type:
+    import uvicorn
+
+    class StoppableServer(uvicorn.Server):
+        """A uvicorn server that also runs `on_exit` (stopping the simulated workers) when a signal arrives."""
+
+        on_exit: Callable[[], None] | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.on_exit is not None:
+                self.on_exit()
+            super().handle_exit(sig, frame)
+
+    return StoppableServer
+
+
 def _install_stop_handlers(server: object) -> dict[int, object]:
     """Make SIGINT and SIGTERM stop `server` gracefully, also before and after uvicorn's own handlers run.
 
@@ -133,8 +150,9 @@ def serve(options: ServerOptions, *, stdout: TextIO, stderr: TextIO) -> None:
         if options.seed_demo_data:
             _seed(app, database)
 
+        server_class = _stoppable_server_class()
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none", timeout_graceful_shutdown=5)
-        server = uvicorn.Server(config)
+        server = server_class(config)
         previous_handlers = _install_stop_handlers(server)
         sock = bind_socket(options.host, options.port)
         try:
@@ -183,6 +201,8 @@ def _run(server: object, sock: socket.socket, options: ServerOptions, stdout: Te
             work_seconds=options.work_seconds,
         )
         workers.start()
+        # Stop the workers as soon as shutdown begins, before the server stops answering them.
+        server.on_exit = workers.request_stop  # type: ignore[attr-defined]
     try:
         server.run(sockets=[sock])  # type: ignore[attr-defined]
     finally:

@@ -52,6 +52,10 @@ class SimulatedWorkers:
             thread.start()
             self._threads.append(thread)
 
+    def request_stop(self) -> None:
+        """Tell every worker to stop after its current request; safe to call from a signal handler."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Ask every worker to stop and wait up to `timeout` seconds in all; a job being worked on stays InProgress."""
         self._stop.set()
@@ -93,6 +97,8 @@ class _Worker:
                     continue
                 except (httpx.HTTPError, ValueError, KeyError) as exc:
                     # ValueError and KeyError: a response body that was not the expected JSON.
+                    if self.pool.stopping.is_set():
+                        break
                     logger.warning("%s: request failed (%s); retrying in %.0fs", self.name, exc, ERROR_BACKOFF_SECONDS)
                     self.pool.stopping.wait(ERROR_BACKOFF_SECONDS)
                     continue
