@@ -54,12 +54,15 @@ class Call:
 
     def caller(self, *, required: bool = True) -> Caller | None:
         """Return the token's caller; 401 for a bad token, and for a missing one when `required`."""
-        token = bearer_token(self.request.headers.get("authorization"))
-        caller = None
-        if token is not None:
-            caller = self.sandbox.auth.verify_token(token)
-        elif required:
-            raise unauthorized("This endpoint needs 'Authorization: Bearer <token>'; log in through /auth/nonce and /auth/login.")
+        try:
+            token = bearer_token(self.request.headers.get("authorization"))
+            caller = self.sandbox.auth.verify_token(token) if token is not None else None
+            if caller is None and required:
+                raise unauthorized("This endpoint needs 'Authorization: Bearer <token>'; log in through /auth/nonce and /auth/login.")
+        except ApiError:
+            # Rejected requests count against the client's IP, so guessing tokens is rate limited too.
+            self.count_request(None)
+            raise
         self.count_request(caller)
         return caller
 

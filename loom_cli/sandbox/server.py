@@ -43,8 +43,8 @@ def is_loopback_host(host: str) -> bool:
 
 
 def base_url(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/v1"
+    url_host = f"[{host}]" if ":" in host else host
+    return f"http://{url_host}:{port}/v1"
 
 
 def _connectable_host(host: str) -> str:
@@ -174,7 +174,7 @@ def _seed(app: object, database: object) -> None:
     if added:
         logger.info("seeded %d demo jobs", added)
     else:
-        logger.info("the database already holds jobs, so no demo jobs were added")
+        logger.info("the database already contains jobs, so no demo jobs were added")
 
 
 def _run(server: object, sock: socket.socket, options: ServerOptions, stdout: TextIO) -> None:
@@ -201,7 +201,7 @@ def _run(server: object, sock: socket.socket, options: ServerOptions, stdout: Te
             work_seconds=options.work_seconds,
         )
         workers.start()
-        # Stop the workers as soon as shutdown begins, before the server stops answering them.
+        # Stop the workers as soon as shutdown begins, before the server stops responding to them.
         server.on_exit = workers.request_stop  # type: ignore[attr-defined]
     try:
         server.run(sockets=[sock])  # type: ignore[attr-defined]

@@ -234,4 +234,4 @@ def test_seed_demo_data_fills_empty_database_once(start_sandbox, tmp_path):
     second = start_sandbox("--db", str(database), "--seed-demo-data")
     again = httpx.get(f"{second.url}/jobs", trust_env=False).json()["data"]
     assert [job["id"] for job in again] == [job["id"] for job in jobs]
-    assert "already holds jobs" in second.log()
+    assert "already contains jobs" in second.log()

@@ -118,6 +118,6 @@ def test_workers_stop_promptly_on_sigterm(start_sandbox):
     assert time.monotonic() - started < 10
     log = sandbox.log()
     assert "Traceback" not in log
-    # Workers stop before the server does, so none of them sees a refused connection.
+    # Workers stop before the server does, so none of them gets a refused connection.
     assert "request failed" not in log
     assert "worker 1 stopped" in log
