@@ -422,8 +422,9 @@ def _components() -> dict[str, Any]:
             "IdempotencyKey": {
                 "name": "Idempotency-Key",
                 "in": "header",
-                "description": "Repeat the request safely: the same key and body within 24 hours returns the first 2xx response again.",
-                "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+                "description": "Repeat the request safely: the same key and body within 24 hours returns the first 2xx "
+                "response again. 1-255 printable ASCII characters; an empty value counts as no key.",
+                "schema": {"type": "string", "pattern": "^[!-~]{0,255}$"},
             },
             "IfNoneMatch": {
                 "name": "If-None-Match",
@@ -434,8 +435,9 @@ def _components() -> dict[str, Any]:
             "RequestId": {
                 "name": "X-Request-Id",
                 "in": "header",
-                "description": "Echoed back when it matches [A-Za-z0-9._:-]{1,128}, else replaced by a generated id.",
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+                "description": "Your id for this request. It is echoed back when it is 1-128 characters of "
+                "[A-Za-z0-9._:-]; any other value is replaced by a generated id, never rejected.",
+                "schema": {"type": "string"},
             },
         },
         "headers": {
