@@ -99,7 +99,7 @@ def test_locked_keyring(private_secret_service):
     assert "is locked" in required.stderr
     assert "Traceback" not in required.stderr
 
-    # auto: the files take over, with one notice that says why.
+    # auto: the files take over, with one notice that gives the reason.
     fallback = run_loom("wallet", "list", env={**private_secret_service, "LOOM_KEYRING_BACKEND": "auto"})
     assert fallback.returncode == 0, fallback.stderr
     assert fallback.stderr.count("notice: no usable OS keyring") == 1

@@ -129,7 +129,7 @@ def test_lifecycle_in_files_without_dbus(monkeypatch, tmp_path, isolated_env):
     assert_clean(restored, PASSPHRASE, key_hex)
 
 
-def test_hanging_keyring_falls_back_after_timeout(monkeypatch, isolated_env):
+def test_hanging_keyring_falls_back_after_timeout():
     env = {
         "LOOM_KEYRING_BACKEND": "auto",
         "LOOM_KEYRING_TIMEOUT": "0.5",
@@ -146,7 +146,7 @@ def test_hanging_keyring_falls_back_after_timeout(monkeypatch, isolated_env):
     assert_clean(result)
 
 
-def test_plaintext_keyring_is_never_used(isolated_env):
+def test_plaintext_keyring_is_never_used():
     env = {
         "LOOM_KEYRING_BACKEND": "auto",
         "PYTHON_KEYRING_BACKEND": "tests.fixtures.keyring.PlaintextKeyring",
@@ -157,7 +157,8 @@ def test_plaintext_keyring_is_never_used(isolated_env):
     assert "keeps secrets in a plain file" in result.stderr
 
 
-def test_required_keyring_missing_is_exit_3(monkeypatch, isolated_env):
+def test_required_keyring_missing_is_exit_3():
+    # The isolated environment points keyring at its always-failing backend.
     result = run_loom("wallet", "list", env={"LOOM_KEYRING_BACKEND": "keyring"})
     assert result.returncode == 3
     assert "no usable OS keyring" in result.stderr
