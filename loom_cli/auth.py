@@ -47,6 +47,13 @@ RENEW_MARGIN_SECONDS = 60
 SIGNER_TIMEOUT_SECONDS = 120
 MAX_SIGNER_OUTPUT_BYTES = 64 * 1024
 
+# What to do after each 401 code of POST /auth/login.
+LOGIN_ERROR_HINTS = {
+    "nonce_expired": "the nonce is valid for 5 minutes; run the login again and sign sooner",
+    "nonce_not_found": "the nonce was already used or never issued; run the login again",
+    "invalid_signature": "sign exactly the nonce text with personal_sign (EIP-191), with the key of the address",
+}
+
 PRIVATE_KEY_VARIABLE = "LOOM_PRIVATE_KEY"
 TOKEN_VARIABLE = "LOOM_TOKEN"
 # Variables a --signer-command never receives: it signs a nonce and needs none of loom's secrets.
@@ -304,7 +311,7 @@ def login(app: AppContext, account_or_signer: LocalAccount | Signer, *, client: 
         try:
             login_response = api.post("/auth/login", json={"address": signer.address, "signature": signature}, auth=False)
         except AuthError as exc:
-            exc.hint = exc.hint or "the nonce may have expired (it is valid for 5 minutes); run the login again"
+            exc.hint = exc.hint or LOGIN_ERROR_HINTS.get(exc.api_code or "", "run the login again")
             raise
     finally:
         if own_client:

@@ -236,6 +236,26 @@ def test_login_refuses_signature_from_another_wallet(tmp_path: Path):
     assert [request.method for request in requests.seen] == ["GET"]
 
 
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [("nonce_expired", "valid for 5 minutes"), ("nonce_not_found", "already used"), ("invalid_signature", "personal_sign (EIP-191)")],
+)
+def test_login_rejection_gets_a_hint(tmp_path: Path, code: str, hint: str):
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/auth/nonce"):
+            return httpx.Response(200, json={"address": "x", "nonce": "abcdefgh12345678", "expires_at": "x"})
+        return httpx.Response(401, json={"error": {"code": code, "message": "Login failed."}})
+
+    app = make_app(tmp_path, Requests(answer))
+
+    with pytest.raises(AuthError) as caught:
+        login(app, Account.from_key(TEST_KEYS[0]))
+
+    assert caught.value.exit_code == 3
+    assert caught.value.message == "Login failed."
+    assert hint in (caught.value.hint or "")
+
+
 def test_command_signer_failures_are_clear(tmp_path: Path):
     address = Account.from_key(TEST_KEYS[0]).address
     failing = tmp_path / "fail.py"
