@@ -73,12 +73,17 @@ def test_stdout_holds_only_the_url(start_sandbox):
 
 
 def test_startup_is_fast(tmp_path):
+    # Compare with `loom sandbox --help`, which pays for Python and the CLI but not for the
+    # server, so that a busy machine slows both sides alike.
+    started = time.monotonic()
+    assert run_loom("sandbox", "--help").returncode == 0
+    baseline = time.monotonic() - started
+
     started = time.monotonic()
     sandbox = launch_sandbox(db_path=tmp_path / "s.db", log_path=tmp_path / "s.log")
     elapsed = time.monotonic() - started
     sandbox.stop()
-    # A generous bound for a loaded CI machine; on an idle machine the URL comes in under a second.
-    assert elapsed < 3.0
+    assert elapsed - baseline < 1.5, f"the URL came {elapsed:.2f}s after start, `loom sandbox --help` took {baseline:.2f}s"
 
 
 def test_database_file_is_private(start_sandbox, tmp_path):
@@ -108,6 +113,7 @@ def test_default_database_lives_in_data_folder(isolated_env):
     assert str(database) in stderr.decode()
 
 
+@pytest.mark.slow
 def test_tokens_survive_restart_on_same_database(start_sandbox, new_account, tmp_path):
     database = tmp_path / "kept.db"
     first = start_sandbox("--db", str(database))
