@@ -9,14 +9,13 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-# make_party and spec_file are fixtures, found by pytest through this import.
-from tests.e2e.test_workflow import PartyFactory, assert_clean_error, make_party, spec_file  # noqa: F401
+# make_party is a fixture, found by pytest through this import.
+from tests.e2e.test_workflow import PartyFactory, assert_clean_error, make_party  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -58,9 +57,9 @@ class StderrCollector:
         return "".join(self.lines)
 
 
-def test_timeout_exits_12(make_party: PartyFactory, spec_file: Path):
+def test_timeout_exits_12(make_party: PartyFactory):
     creator = make_party("creator")
-    job_id = creator.create_job(spec_file)
+    job_id = creator.post_job()
 
     result = creator.loom("jobs", "watch", job_id, "--interval", "0.2", "--timeout", "1")
 
@@ -80,14 +79,13 @@ def test_invalid_id_exits_2(make_party: PartyFactory):
     assert_clean_error(result, 2)
 
 
-@pytest.mark.slow
-def test_ended_jobs_return_at_once_with_failed_first(make_party: PartyFactory, spec_file: Path):
+def test_ended_jobs_return_at_once_with_failed_first(make_party: PartyFactory):
     creator, worker = make_party("creator"), make_party("worker")
-    cancelled, failed, completed = (creator.create_job(spec_file) for _ in range(3))
-    assert creator.loom("jobs", "cancel", cancelled, "--yes", "-q").returncode == 0
-    for job_id, flags in ((failed, ["--failed"]), (completed, ["--output-json", "1"])):
-        assert worker.loom("jobs", "claim", job_id, "-q").returncode == 0
-        assert worker.loom("results", "report", job_id, *flags, "-q").returncode == 0
+    cancelled, failed, completed = (creator.post_job() for _ in range(3))
+    creator.post(f"/jobs/{cancelled}/cancel")
+    for job_id, outcome in ((failed, "Failed"), (completed, "Completed")):
+        worker.post(f"/jobs/{job_id}/claim")
+        worker.post(f"/jobs/{job_id}/results", {"outcome": outcome})
 
     started = time.monotonic()
     result = creator.loom("jobs", "watch", cancelled, failed, completed, "--interval", "60")
@@ -99,15 +97,14 @@ def test_ended_jobs_return_at_once_with_failed_first(make_party: PartyFactory, s
     assert "Done: 1 Cancelled, 1 Failed, 1 Completed." in result.stderr
 
 
-@pytest.mark.slow
-def test_jsonl_stream_follows_changes(make_party: PartyFactory, spec_file: Path):
+def test_jsonl_stream_follows_changes(make_party: PartyFactory):
     creator, worker = make_party("creator"), make_party("worker")
-    job_id = creator.create_job(spec_file)
+    job_id = creator.post_job()
     watcher = creator.popen("jobs", "watch", job_id, "--interval", "0.2", "--timeout", "60", "-o", "jsonl")
 
     first = json.loads(read_line(watcher))
-    assert worker.loom("jobs", "claim", job_id, "-q").returncode == 0
-    assert worker.loom("results", "report", job_id, "--output-json", '{"ok": true}', "-q").returncode == 0
+    worker.post(f"/jobs/{job_id}/claim")
+    worker.post(f"/jobs/{job_id}/results", {"outcome": "Completed", "output": {"ok": True}})
     rest, errors = watcher.communicate(timeout=60)
 
     assert watcher.returncode == 0, errors
@@ -121,9 +118,9 @@ def test_jsonl_stream_follows_changes(make_party: PartyFactory, spec_file: Path)
     assert events[-2]["job"]["worker"] == worker.address
 
 
-def test_ctrl_c_exits_130_with_resume_hint(make_party: PartyFactory, spec_file: Path):
+def test_ctrl_c_exits_130_with_resume_hint(make_party: PartyFactory):
     creator = make_party("creator")
-    job_id = creator.create_job(spec_file)
+    job_id = creator.post_job()
     watcher = creator.popen("jobs", "watch", job_id, "--interval", "0.2")
 
     assert read_line(watcher).split()[1:3] == [job_id, "Open"]
@@ -134,16 +131,15 @@ def test_ctrl_c_exits_130_with_resume_hint(make_party: PartyFactory, spec_file: 
     assert "Traceback" not in errors
     # LOOM_API_URL counts as --api-url, so the command repeats it and works from any shell.
     assert f"the jobs keep running. Watch them again with: loom --api-url {creator.env['LOOM_API_URL']} jobs watch {job_id}\n" in errors
-    status = creator.loom("jobs", "status", job_id, "-o", "json")
-    assert json.loads(status.stdout)["status"] == "Open"
+    assert creator.status(job_id) == "Open"
 
 
 @pytest.mark.slow
-def test_watch_survives_sandbox_restart(start_sandbox: Callable[..., Any], make_party: PartyFactory, spec_file: Path):
+def test_watch_survives_sandbox_restart(start_sandbox: Callable[..., Any], make_party: PartyFactory):
     sandbox = start_sandbox()
-    creator, worker = make_party("creator", url=sandbox.url), make_party("worker", url=sandbox.url)
-    job_id = creator.create_job(spec_file)
-    assert worker.loom("jobs", "claim", job_id, "-q").returncode == 0
+    creator, worker = make_party("creator", url=sandbox.url), make_party("worker", url=sandbox.url, token=False)
+    job_id = creator.post_job()
+    worker.post(f"/jobs/{job_id}/claim")
     watcher = creator.popen("jobs", "watch", job_id, "--interval", "0.2", "--timeout", "120")
     stderr = StderrCollector(watcher)
     assert read_line(watcher).split()[1:3] == [job_id, "InProgress"]
@@ -155,6 +151,7 @@ def test_watch_survives_sandbox_restart(start_sandbox: Callable[..., Any], make_
     port = httpx.URL(sandbox.url).port
     restarted = start_sandbox("--port", str(port), "--db", str(sandbox.db_path))
     assert restarted.url == sandbox.url
+    # The worker's CLI signs a fresh login if the restarted server rejects older tokens.
     report = worker.loom("results", "report", job_id, "--output-json", '{"after": "restart"}')
     assert report.returncode == 0, report.stderr
 

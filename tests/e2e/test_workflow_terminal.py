@@ -6,19 +6,17 @@ a live table only there; loom runs with a pty as stdin, stdout and stderr.
 
 from __future__ import annotations
 
-import json
 import os
 import pty
 import select
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-# make_party and spec_file are fixtures, found by pytest through this import.
-from tests.e2e.test_workflow import Party, PartyFactory, make_party, spec_file  # noqa: F401
+# make_party is a fixture, found by pytest through this import.
+from tests.e2e.test_workflow import PartyFactory, make_party  # noqa: F401
 from tests.helpers import loom_env
 
 pytestmark = pytest.mark.e2e
@@ -75,27 +73,21 @@ class TerminalSession:
         return code
 
 
-def job_status(party: Party, job_id: str) -> str:
-    result = party.loom("jobs", "status", job_id, "-o", "json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["status"]
-
-
-def test_cancel_asks_and_yes_cancels(make_party: PartyFactory, spec_file: Path):
+def test_cancel_asks_and_yes_cancels(make_party: PartyFactory):
     creator = make_party("creator")
-    job_id = creator.create_job(spec_file)
+    job_id = creator.post_job()
 
     session = TerminalSession(["jobs", "cancel", job_id], creator.env)
     session.expect(f'Cancel job {job_id} "Score support tickets" (Open)? [y/N] ')
     session.send("y")
 
     assert session.finish() == 0, session.output
-    assert job_status(creator, job_id) == "Cancelled"
+    assert creator.status(job_id) == "Cancelled"
 
 
-def test_cancel_asks_and_no_keeps_job(make_party: PartyFactory, spec_file: Path):
+def test_cancel_asks_and_no_keeps_job(make_party: PartyFactory):
     creator = make_party("creator")
-    job_id = creator.create_job(spec_file)
+    job_id = creator.post_job()
 
     session = TerminalSession(["jobs", "cancel", job_id], creator.env)
     session.expect("[y/N] ")
@@ -103,19 +95,17 @@ def test_cancel_asks_and_no_keeps_job(make_party: PartyFactory, spec_file: Path)
 
     assert session.finish() == 0, session.output
     assert f"Not cancelled: {job_id} is unchanged." in session.output
-    assert job_status(creator, job_id) == "Open"
+    assert creator.status(job_id) == "Open"
 
 
-@pytest.mark.slow
-def test_watch_draws_live_table(make_party: PartyFactory, spec_file: Path):
+def test_watch_draws_live_table(make_party: PartyFactory):
     creator = make_party("creator")
-    job_id = creator.create_job(spec_file)
+    job_id = creator.post_job()
 
     session = TerminalSession(["jobs", "watch", job_id, "--interval", "0.2"], creator.env)
     session.expect("ELAPSED")
     session.expect("Open")
-    cancel = creator.loom("jobs", "cancel", job_id, "--yes", "-q")
-    assert cancel.returncode == 0, cancel.stderr
+    creator.post(f"/jobs/{job_id}/cancel")
 
     assert session.finish() == 11, session.output
     for text in ("ID", "NAME", "STATUS", "WORKER", job_id, "Score support tickets", "Cancelled", "Done: 1 Cancelled."):
