@@ -88,9 +88,9 @@ def cancel(
 ) -> None:
     """Cancel a job you created, whether it is Open or InProgress.
 
-    On a terminal loom shows the job and prompts for confirmation;
-    elsewhere pass --yes.
-    A job that already ended is refused with exit code 5.
+    On a terminal loom shows the job and prompts for confirmation. Without
+    a terminal, pass --yes. A job that already ended is refused with exit
+    code 5.
     """
     from loom_cli import api
 
