@@ -12,6 +12,16 @@ from loom_cli.errors import UsageError
 DEFAULT_PORT = 8765
 DEFAULT_WORK_SECONDS = 3.0
 
+EXAMPLES = """\
+Examples:
+
+  loom sandbox                         # data kept in loom's data folder
+  loom sandbox --port 0 --db :memory:  # free port, throwaway database
+  loom sandbox --seed-demo-data --simulate-workers --work-seconds 5
+  loom sandbox --token-ttl 60 --rate-limit 30   # renewal and 429s
+  loom sandbox --port 0 > url.txt &    # the first line is the base URL
+"""
+
 
 def sandbox(
     ctx: typer.Context,
@@ -113,4 +123,4 @@ def sandbox(
 
 
 def register(root: typer.Typer) -> None:
-    root.command("sandbox", no_args_is_help=False)(sandbox)
+    root.command("sandbox", no_args_is_help=False, epilog=EXAMPLES)(sandbox)
