@@ -126,8 +126,6 @@ class Settings:
     output: str | None
     timeout: float
     address: str | None
-    # Where api_url came from: "flag", "env", "profile" or "default".
-    api_url_source: str = "default"
 
     @classmethod
     def resolve(
@@ -144,13 +142,13 @@ class Settings:
         stored = ConfigFile.load(paths).profile(name)
 
         if api_url:
-            url, source = normalize_api_url(api_url), "flag"
+            url = normalize_api_url(api_url)
         elif env.get("LOOM_API_URL"):
-            url, source = normalize_api_url(env["LOOM_API_URL"]), "env"
+            url = normalize_api_url(env["LOOM_API_URL"])
         elif stored.get("api_url"):
-            url, source = normalize_api_url(str(stored["api_url"])), "profile"
+            url = normalize_api_url(str(stored["api_url"]))
         else:
-            url, source = DEFAULT_API_URL, "default"
+            url = DEFAULT_API_URL
 
         fmt = output or env.get("LOOM_OUTPUT") or stored.get("output")
         if fmt is not None and fmt not in OUTPUT_FORMATS:
@@ -164,5 +162,4 @@ class Settings:
             output=fmt,
             timeout=seconds,
             address=stored.get("address"),
-            api_url_source=source,
         )
