@@ -122,7 +122,7 @@ class Call:
 
 
 def _conditional(request: Request, body: Any) -> Response:
-    """Return 200 with an ETag, or 304 without a body when If-None-Match already holds that ETag."""
+    """Return 200 with an ETag, or 304 without a body when If-None-Match already contains that ETag."""
     content = jsonio.dumps(body).encode("utf-8")
     etag = entity_tag(content)
     if etag_matches(request.headers.get("if-none-match"), etag):
@@ -164,9 +164,9 @@ async def login(request: Request) -> Response:
 
     address = body.get("address")
     if not isinstance(address, str) or not is_valid_address(address):
-        shown = "missing" if address is None else f"invalid: {jsonio.dumps(address)[:60]}"
+        problem = "missing" if address is None else f"invalid: {jsonio.dumps(address)[:60]}"
         raise unprocessable(
-            f"address is {shown}; give 0x and 40 hex digits (mixed case must be a valid EIP-55 checksum).",
+            f"address is {problem}; give 0x and 40 hex digits (mixed case must be a valid EIP-55 checksum).",
             field="address",
             code="invalid_address",
         )
