@@ -59,8 +59,11 @@ DEFAULT_MAX_SECRET_BYTES = 64 * 1024
 
 _LOCK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # The lock that guards read-modify-write of the wallet index and tokens.json.
-# It differs from every public lock name, so a caller holding lock("login") can still store.
-_STORE_LOCK = "-store"
+# Public lock names cannot start with "_", so a caller holding lock("login") can still store.
+_STORE_LOCK = "_store"
+
+# Records the reason of the last file-store notice shown, so it is not repeated.
+NOTICE_MARKER = "file-store-notice"
 
 _BACKEND_NAMES = {
     "keyring.backends.SecretService": "Secret Service keyring",
@@ -214,7 +217,8 @@ class _KeyringEntries:
         limit = _max_secret_bytes(self.backend)
         size = _secret_size(self.backend, value)
         if size > limit:
-            raise UsageError(
+            # Exit 3, like every other keyring failure: the login or import could not be stored.
+            raise AuthError(
                 f"the {name.split(':')[0]} entry is {size} bytes, more than the {self.label} accepts ({limit} bytes)",
                 hint=f"set {BACKEND_VARIABLE}=file to keep credentials in files instead",
             )
@@ -326,15 +330,34 @@ class CredentialStore:
                     hint=f"unlock or install a keyring, or unset {BACKEND_VARIABLE}=keyring to allow files",
                 ) from exc
             self.fallback_reason = reason
-            self._warn(
-                f"notice: no usable OS keyring ({reason}); keeping credentials in files under "
-                f"{self.paths.data_dir} (mode 0600)\n"
-                f"hint: set {BACKEND_VARIABLE}=file to use files without this notice"
-            )
+            self._notify_file_fallback(reason)
             return None
 
         self._entries = _KeyringEntries(backend, self.timeout)
         return self._entries
+
+    def _notify_file_fallback(self, reason: str) -> None:
+        """Print the fallback notice once per data folder and reason, not on every command.
+
+        A marker file records the reason last shown, so a CI job running loom
+        fifty times sees the notice once, and again only if the reason changes.
+        """
+        marker = self.paths.data_dir / NOTICE_MARKER
+        try:
+            if marker.read_text(encoding="utf-8") == reason:
+                return
+        except (OSError, UnicodeDecodeError):
+            pass
+        self._warn(
+            f"notice: no usable OS keyring ({reason}); keeping credentials in files under "
+            f"{self.paths.data_dir} (mode 0600)\n"
+            f"hint: set {BACKEND_VARIABLE}=file to use files without this notice"
+        )
+        try:
+            write_private_file(marker, reason.encode("utf-8"))
+        except OSError:
+            # Without the marker the notice shows again next time, which is harmless.
+            pass
 
     @property
     def uses_keyring(self) -> bool:

@@ -16,6 +16,8 @@ what a terminal shows there either.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import os
 import re
@@ -35,6 +37,10 @@ EMPTY_CELL = "-"
 
 # Spaces between columns of a piped table.
 COLUMN_GAP = "  "
+
+# Python (3.11 and later) refuses to convert ints of more digits than this to text
+# (sys.int_info.default_max_str_digits).
+MAX_INT_DIGITS = 4300
 
 # The API's timestamp form; only values of this shape are shown as "3m ago".
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
@@ -84,7 +90,9 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         if not value.is_finite():
             return str(value)
-        if value.as_tuple().exponent >= 0:
+        # A whole number that has too many digits stays text: int() of 1E+999999999 would take
+        # minutes and gigabytes, and json refuses ints over 4300 digits anyway.
+        if value.as_tuple().exponent >= 0 and value.adjusted() < MAX_INT_DIGITS:
             return int(value)
         as_float = float(value)
         if Decimal(repr(as_float)) == value:
@@ -107,7 +115,31 @@ def dump_yaml(value: Any) -> str:
     """YAML text of `value` in key order; non-ASCII characters are written as escapes."""
     import yaml
 
-    return yaml.safe_dump(to_jsonable(value), sort_keys=False, allow_unicode=False, default_flow_style=False)
+    # A width that never folds long strings: piped output must not wrap.
+    return yaml.dump(
+        to_jsonable(value), Dumper=_yaml_dumper(), sort_keys=False, allow_unicode=False,
+        default_flow_style=False, width=2**31 - 1,
+    )
+
+
+@functools.cache
+def _yaml_dumper() -> type:
+    """Build, once, a SafeDumper that writes multi-line strings as literal blocks.
+
+    PyYAML falls back to a quoted string where a block cannot be exact
+    (trailing spaces, control characters).
+    """
+    import yaml
+
+    class BlockDumper(yaml.SafeDumper):
+        pass
+
+    def represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in data else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+    BlockDumper.add_representer(str, represent_str)
+    return BlockDumper
 
 
 def format_cell(value: object) -> str:

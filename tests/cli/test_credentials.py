@@ -297,7 +297,7 @@ def test_windows_size_limit_rejects_large_secret(paths, keystores):
     big = make_token()
     big.token = "x" * WINDOWS_MAX_SECRET_BYTES
 
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(AuthError) as caught:
         store.set_token("default", big)
 
     assert "LOOM_KEYRING_BACKEND=file" in caught.value.hint
@@ -357,6 +357,19 @@ def test_fallback_to_files(paths, backend, reason):
     assert mode_of(store.tokens_path) == 0o600
     if isinstance(backend, MemoryKeyring):
         assert backend.entries == {}
+
+
+def test_fallback_notice_once_per_folder(paths):
+    first, second, changed = Notices(), Notices(), Notices()
+
+    keyring_store(paths, fail.Keyring(), first).set_token("default", make_token())
+    keyring_store(paths, fail.Keyring(), second).get_token("default")
+    keyring_store(paths, RaisingKeyring(), changed).get_token("default")
+
+    assert len(first.lines) == 1
+    assert second.lines == []
+    assert len(changed.lines) == 1
+    assert "the keyring daemon went away" in changed.lines[0]
 
 
 def test_fallback_on_hanging_keyring(paths):

@@ -330,3 +330,15 @@ def test_lone_surrogates_are_escaped_in_tables():
         renderer.record({"name": "a\udfff"})
         stdout.seek(0)
         assert stdout.read() == "ID     NAME\njob_1  a\\ud800b\nname:  a\\udfff\n"
+
+
+def test_yaml_keeps_long_and_multiline_strings_readable():
+    from loom_cli.output import dump_yaml
+
+    record = {"description": "first line\nsecond line\n", "name": "x" * 300, "odd": "trailing \nspace"}
+
+    text = dump_yaml(record)
+
+    assert "description: |\n  first line\n  second line\n" in text
+    assert f"name: {'x' * 300}\n" in text
+    assert yaml.safe_load(text) == record
