@@ -21,6 +21,7 @@ import functools
 import json
 import os
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -106,9 +107,34 @@ def to_jsonable(value: Any) -> Any:
 
 
 def dump_json(value: Any, *, indent: int | None = 2) -> str:
-    """JSON text of `value`; ensure_ascii keeps control and bidi characters as \\u escapes."""
+    """JSON text of `value`; ensure_ascii keeps control and bidi characters as \\u escapes.
+
+    Every number is written exactly. json cannot write a Decimal, so a Decimal
+    that no float equals is first replaced by a unique placeholder string,
+    whose quoted form is then swapped for the number's digits.
+    """
+    exact_numbers: dict[str, str] = {}
+    marker = secrets.token_hex(8)
+
+    def swap_inexact(item: Any) -> Any:
+        if isinstance(item, Decimal):
+            plain = to_jsonable(item)
+            if isinstance(plain, str) and item.is_finite():
+                placeholder = f"\x00{marker}:{len(exact_numbers)}"
+                exact_numbers[json.dumps(placeholder)] = str(item)
+                return placeholder
+            return plain
+        if isinstance(item, dict):
+            return {key: swap_inexact(child) for key, child in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [swap_inexact(child) for child in item]
+        return item
+
     separators = (",", ": ") if indent is not None else (",", ":")
-    return json.dumps(to_jsonable(value), indent=indent, ensure_ascii=True, separators=separators)
+    text = json.dumps(swap_inexact(value), indent=indent, ensure_ascii=True, separators=separators)
+    for quoted, digits in exact_numbers.items():
+        text = text.replace(quoted, digits)
+    return text
 
 
 def dump_yaml(value: Any) -> str:

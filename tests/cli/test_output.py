@@ -265,7 +265,12 @@ def test_decimals_are_written_as_numbers():
     spec = {"cpu": Decimal("0.5"), "count": Decimal("2"), "precise": Decimal("0.1000000000000000000001")}
     renderer, stdout = make_renderer("json")
     renderer.record(spec)
-    assert json.loads(stdout.getvalue()) == {"cpu": 0.5, "count": 2, "precise": "0.1000000000000000000001"}
+    assert json.loads(stdout.getvalue(), parse_float=Decimal) == spec
+    assert '"precise": 0.1000000000000000000001' in stdout.getvalue()
+    renderer, stdout = make_renderer("jsonl")
+    renderer.records([spec], columns=[])
+    assert stdout.getvalue() == '{"cpu":0.5,"count":2,"precise":0.1000000000000000000001}\n'
+    # YAML has no exact decimal type that PyYAML writes, so such a number stays a quoted string there.
     renderer, stdout = make_renderer("yaml")
     renderer.record(spec)
     assert stdout.getvalue() == "cpu: 0.5\ncount: 2\nprecise: '0.1000000000000000000001'\n"
