@@ -263,6 +263,9 @@ def _check_fields(item: Any, fields: dict[str, tuple[type, ...]], response: ApiR
 def _check_job(item: Any, response: ApiResponse, endpoint: str) -> dict:
     job = _check_fields(item, _JOB_FIELDS, response, endpoint, "job")
     _check_fields(job["reward"], _REWARD_FIELDS, response, endpoint, "job reward")
+    # Commands print the id in messages and put it in later URLs, so it must have the id's form.
+    if not JOB_ID.match(job["id"]):
+        raise _broken(response, endpoint, "a job whose 'id' is not 'job_' followed by 1-64 letters, digits, '_' or '-'")
     return job
 
 

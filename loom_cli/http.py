@@ -63,9 +63,13 @@ USER_AGENT = f"loom/{__version__}"
 # misconfigured URL could point at something that streams forever.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
-# No Loom response nests this deep: request bodies are limited to 256 levels.
-MAX_JSON_DEPTH = 512
-_JSON_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# The deepest Loom response is a result whose output nests 64 levels. A deeper body
+# breaks the contract, and refusing it keeps the recursive code that handles bodies
+# (YAML output, -vv redaction) far from Python's default recursion limit of 1000.
+MAX_JSON_DEPTH = 128
+# The closing quote is optional, so an unterminated string runs to the end of the body, as a JSON
+# parser reads it. A required quote made the scan quadratic on a body of many unterminated strings.
+_JSON_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 
 DEFAULT_MAX_ATTEMPTS = 4
 DEFAULT_MAX_BACKOFF = 30.0  # seconds of sleeping between attempts, in total
@@ -420,7 +424,7 @@ class ApiClient:
         try:
             response = self._client.send(request, stream=True)
             try:
-                body = _read_capped(response, request_id)
+                body = _read_capped(response, request_id, deadline=started + self._timeout)
             finally:
                 response.close()
         except httpx.HTTPError as exc:
@@ -521,7 +525,12 @@ def _unreachable_hint(exc: httpx.HTTPError) -> str:
     return "check the API URL (--api-url, LOOM_API_URL) and your network, then try again"
 
 
-def _read_capped(response: httpx.Response, request_id: str) -> bytes:
+def _read_capped(response: httpx.Response, request_id: str, *, deadline: float) -> bytes:
+    """Read the body, at most MAX_BODY_BYTES, raising httpx.ReadTimeout once time.monotonic() passes `deadline`.
+
+    httpx's read timeout applies to each read, so a server that sends a byte
+    now and then would otherwise hold loom far past --timeout.
+    """
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _too_large(response, request_id)
@@ -531,6 +540,8 @@ def _read_capped(response: httpx.Response, request_id: str) -> bytes:
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise _too_large(response, request_id)
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("the response body took longer than the timeout", request=response.request)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -679,9 +690,41 @@ def _error_for_reply(reply: _Reply, method: str, url: httpx.URL, *, hint: str | 
 # Header names and JSON keys whose values never reach the log.
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 _SECRET_KEY_PARTS = ("token", "signature", "secret", "passphrase", "password", "private_key", "privatekey", "authorization")
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Runs of base64url characters and dots, the text a JWT can hide in.
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9_.-]+")
 _LOGGED_BODY_CHARS = 4000
 REDACTED = "[redacted]"
+
+
+def redact_jwts(text: str) -> str:
+    """Replace each JWT in `text` (base64url parts joined by dots, the first from "eyJ") with `[redacted]`.
+
+    Each run of base64url characters and dots is split at its dots rather than
+    searched with one regular expression, because such a search takes time
+    quadratic in the run's length on text like "eyJeyJeyJ...", which a server
+    could send to stall `loom -vv`.
+    """
+    return _TOKEN_RUN.sub(_redact_run, text)
+
+
+def _redact_run(match: re.Match[str]) -> str:
+    run = match.group()
+    if "eyJ" not in run or "." not in run:
+        return run
+    parts = run.split(".")
+    kept: list[str] = []
+    index = 0
+    while index < len(parts):
+        part = parts[index]
+        start = part.find("eyJ")
+        # A JWT needs a non-empty payload after the header and a third part after it (maybe empty).
+        if start >= 0 and index + 2 < len(parts) and parts[index + 1]:
+            kept.append(part[:start] + REDACTED)
+            index += 3
+        else:
+            kept.append(part)
+            index += 1
+    return ".".join(kept)
 
 
 def redact(value: Any) -> Any:
@@ -694,7 +737,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(item) for item in value]
     if isinstance(value, str):
-        return _JWT.sub(REDACTED, value)
+        return redact_jwts(value)
     return value
 
 
@@ -754,7 +797,7 @@ class _RequestLog:
 
     def _headers(self, direction: str, headers: httpx.Headers) -> None:
         for name, value in headers.items():
-            shown = REDACTED if name.lower() in _SECRET_HEADERS else _JWT.sub(REDACTED, value)
+            shown = REDACTED if name.lower() in _SECRET_HEADERS else redact_jwts(value)
             self._write(f"{direction} {escape_control(name)}: {escape_control(shown)}")
 
     def _body(self, direction: str, body: bytes) -> None:
@@ -762,7 +805,7 @@ class _RequestLog:
         if ok:
             text = _dumps(redact(data))
         else:
-            text = _JWT.sub(REDACTED, body[:_LOGGED_BODY_CHARS].decode("utf-8", errors="replace"))
+            text = redact_jwts(body[:_LOGGED_BODY_CHARS].decode("utf-8", errors="replace"))
         if len(text) > _LOGGED_BODY_CHARS:
             text = text[:_LOGGED_BODY_CHARS] + f"... ({len(body)} bytes in all)"
         self._write(f"{direction} {escape_control(text)}")

@@ -113,16 +113,15 @@ def dump_json(value: Any, *, indent: int | None = 2) -> str:
     that no float equals is first replaced by a unique placeholder string,
     whose quoted form is then swapped for the number's digits.
     """
-    exact_numbers: dict[str, str] = {}
+    exact_numbers: list[str] = []
     marker = secrets.token_hex(8)
 
     def swap_inexact(item: Any) -> Any:
         if isinstance(item, Decimal):
             plain = to_jsonable(item)
             if isinstance(plain, str) and item.is_finite():
-                placeholder = f"\x00{marker}:{len(exact_numbers)}"
-                exact_numbers[json.dumps(placeholder)] = str(item)
-                return placeholder
+                exact_numbers.append(str(item))
+                return f"\x00{marker}:{len(exact_numbers) - 1}"
             return plain
         if isinstance(item, dict):
             return {key: swap_inexact(child) for key, child in item.items()}
@@ -132,8 +131,10 @@ def dump_json(value: Any, *, indent: int | None = 2) -> str:
 
     separators = (",", ": ") if indent is not None else (",", ":")
     text = json.dumps(swap_inexact(value), indent=indent, ensure_ascii=True, separators=separators)
-    for quoted, digits in exact_numbers.items():
-        text = text.replace(quoted, digits)
+    if exact_numbers:
+        # One pass over the text: a replace() per number would be quadratic in a large page.
+        placeholder = re.compile(r'"\\u0000' + marker + r':([0-9]+)"')
+        text = placeholder.sub(lambda match: exact_numbers[int(match.group(1))], text)
     return text
 
 

@@ -17,7 +17,9 @@ from loom_cli.sandbox.errors import bad_request
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_BODY_DEPTH = 256
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# The closing quote is optional, so an unterminated string runs to the end of the body, as a JSON
+# parser reads it. A required quote made the scan quadratic on a body of many unterminated strings.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 _OPENING = frozenset(b"[{")
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loom_cli.errors import SpecValidationError, UsageError
+from loom_cli.output import MAX_INT_DIGITS
 
 MAX_SPEC_BYTES = 1024 * 1024
 # A valid spec nests four levels (resources.gpu.count); the limit leaves room
@@ -42,6 +43,8 @@ MAX_SPEC_BYTES = 1024 * 1024
 # recursion limit.
 MAX_DEPTH = 32
 STDIN_NAME = "<stdin>"
+# Hexadecimal integers of up to this many bits have at most MAX_INT_DIGITS decimal digits.
+_MAX_INT_BITS = int(MAX_INT_DIGITS * 3.32)
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _YAML11_BOOL_WORDS = {"yes", "no", "on", "off", "y", "n", "true", "false"}
@@ -53,7 +56,9 @@ _YAML12_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+
 _DECIMAL_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 _HEX_INT = re.compile(r"^0x[0-9a-fA-F]+$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_JSON_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# The closing quote is optional, so an unterminated string runs to the end of the text, as a JSON
+# parser reads it. A required quote made the scan quadratic on text of many unterminated strings.
+_JSON_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 # A field path as `validate_spec` writes it: name, .name, [3] or ["any key"].
 _PATH_TOKEN = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]')
 
@@ -206,13 +211,21 @@ def _parse_json(text: str, name: str) -> ParsedSpec:
     def reject_constant(constant: str) -> None:
         raise ValueError(f"{constant} is not a JSON number")
 
+    def parse_int(digits: str) -> int:
+        # int() would refuse it too, with advice meant for Python programmers.
+        if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+            raise ValueError(f"a number has more than {MAX_INT_DIGITS} digits, which no spec field takes")
+        return int(digits)
+
     # json's C parser recurses once per level, and eth-account raises Python's
     # recursion limit far enough for deep input to overflow the C stack, so
     # the depth is checked before parsing.
     if _json_depth_exceeds(text, MAX_DEPTH):
         raise UsageError(f"{name}: invalid job spec: nested more than {MAX_DEPTH} levels deep")
     try:
-        data = json.loads(text, parse_float=Decimal, parse_constant=reject_constant, object_pairs_hook=pairs_to_dict)
+        data = json.loads(
+            text, parse_float=Decimal, parse_int=parse_int, parse_constant=reject_constant, object_pairs_hook=pairs_to_dict
+        )
     except json.JSONDecodeError as exc:
         raise UsageError(f"{name}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
     except ValueError as exc:
@@ -383,6 +396,10 @@ def _resolve_plain(text: str, tag: str) -> tuple[Any, str | None]:
 
 
 def _resolve_int(text: str, quote_hint: str) -> tuple[Any, str | None]:
+    # int() refuses decimal text over MAX_INT_DIGITS digits, and json.dumps refuses to write such an int.
+    too_long = f"{text[:20]}... is a number of more than {MAX_INT_DIGITS} digits, which no spec field takes"
+    if len(text.lstrip("+-")) > MAX_INT_DIGITS:
+        return text, too_long
     if "_" in text:
         return text, f"YAML 1.1 reads {text} as the number {text.replace('_', '')}; {quote_hint}, or write it without '_'"
     if ":" in text:
@@ -390,7 +407,10 @@ def _resolve_int(text: str, quote_hint: str) -> tuple[Any, str | None]:
     if _DECIMAL_INT.match(text):
         return int(text), None
     if _HEX_INT.match(text):
-        return int(text, 16), None
+        value = int(text, 16)
+        if value.bit_length() > _MAX_INT_BITS:
+            return text, too_long
+        return value, None
     digits = text.lstrip("+-")
     if digits.startswith("0b"):
         return text, f"YAML 1.1 reads {text} as the binary number {int(text.replace('0b', ''), 2)}; {quote_hint}, or write a decimal number"

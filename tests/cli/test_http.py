@@ -202,7 +202,7 @@ def test_deep_json_is_rejected_before_parsing():
     finally:
         sys.setrecursionlimit(previous)
 
-    assert "nested deeper than 512 levels" in caught.value.message
+    assert "nested deeper than 128 levels" in caught.value.message
 
 
 def test_brackets_inside_strings_do_not_count():

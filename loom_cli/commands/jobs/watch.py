@@ -297,7 +297,11 @@ class JobWatcher:
         """Say on stderr how the watch ended: which jobs still run after a timeout, else the count per status."""
         jobs = [self.jobs[job_id] for job_id in self.ids]
         if code == ExitCode.WATCH_TIMEOUT:
-            running = ", ".join(f"{job['id']} ({job.get('status')})" for job in jobs if job.get("status") not in TERMINAL_STATUSES)
+            running = ", ".join(
+                f"{escape_control(str(job['id']))} ({escape_control(str(job.get('status')))})"
+                for job in jobs
+                if job.get("status") not in TERMINAL_STATUSES
+            )
             self.app.warn(f"Timed out after {self.timeout:g} s; still running: {running}.")
         else:
             self.app.info(_summary(jobs))
