@@ -44,6 +44,7 @@ _REPORT_HINTS = {
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 # An RFC 3986 scheme, a colon, and at least one more character; no spaces or control characters.
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]+$")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 results_app = typer.Typer(
     name="results",
@@ -179,7 +180,9 @@ def get(
 
     text = dump_exact_json(result.get("output"), indent=2) + "\n"
     if output_file == "-":
-        app.stdout.write(text)
+        # The output is marketplace data: like -o json, write non-ASCII characters (bidi
+        # overrides, C1 controls) as escapes, which leaves the JSON value the same.
+        app.stdout.write(_escape_non_ascii(text))
         app.stdout.flush()
         return
     if output_file is not None:
@@ -371,6 +374,13 @@ def dump_exact_json(value: Any, *, indent: int | None = None) -> str:
         return inner + ("," + inner).join(entries) + "\n" + " " * (indent * depth)
 
     return encode(value, 0)
+
+
+def _escape_non_ascii(json_text: str) -> str:
+    """Write each non-ASCII character of JSON text as a \\u escape (a surrogate pair above U+FFFF)."""
+    import json
+
+    return _NON_ASCII.sub(lambda match: json.dumps(match.group())[1:-1], json_text)
 
 
 def result_fields() -> list[Column]:
