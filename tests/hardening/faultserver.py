@@ -59,6 +59,8 @@ class FaultServer:
 
     rules: list[Rule] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
+    # Bodies of the responses that forward_to passed back from the upstream API.
+    forwarded_bodies: list[bytes] = field(default_factory=list)
     port: int = 0
     stopping: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -277,6 +279,8 @@ def forward_to(upstream_url: str, *, drop_response: bool = False) -> Reply:
         headers = {name: value for name, value in handler.headers.items() if name.lower() not in skip}
         with httpx.Client(timeout=10.0, trust_env=False) as client:
             upstream = client.request(handler.command, target, headers=headers, content=handler.request_body)
+        with handler.server.state.lock:
+            handler.server.state.forwarded_bodies.append(upstream.content)
         if drop_response:
             handler.reset()
             return
