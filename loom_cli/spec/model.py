@@ -163,6 +163,9 @@ def _show(value: object, limit: int = 60) -> str:
     """Render a value for a message: repr() escapes control and bidi characters."""
     if isinstance(value, Decimal):
         text = str(value)
+    elif isinstance(value, bool) or value is None:
+        # Spelled as the user wrote them in YAML or JSON, not as Python's True and None.
+        text = json.dumps(value)
     else:
         text = repr(value)
     if len(text) > limit:
