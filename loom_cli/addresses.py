@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from loom_cli.errors import UsageError
@@ -9,6 +10,8 @@ from loom_cli.errors import UsageError
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
+# Cached because the same few addresses are checked on every sandbox request and every listed job.
+@functools.lru_cache(maxsize=4096)
 def to_checksum(address: str) -> str:
     """Return the EIP-55 checksummed form of a 0x-prefixed 40-hex-digit address.
 
