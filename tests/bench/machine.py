@@ -57,6 +57,15 @@ def wrk_version() -> str | None:
     return text.splitlines()[0].split(" Copyright")[0] if text else "wrk"
 
 
+def load_average() -> str:
+    """Return the 1, 5 and 15 minute load averages: timings mean little when other work shares the cores."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
 def describe_machine(checkout: Path) -> dict[str, str]:
     """Return CPU, core count, memory, OS, Python and loom version as labelled strings."""
     from loom_cli import __version__
@@ -69,6 +78,7 @@ def describe_machine(checkout: Path) -> dict[str, str]:
         "OS": os_name(),
         "Python": f"{platform.python_implementation()} {platform.python_version()}",
         "loom": f"{__version__} (commit {git_commit(checkout)})",
+        "load at start": load_average(),
     }
     wrk = wrk_version()
     if wrk:
