@@ -530,6 +530,8 @@ def _read_capped(response: httpx.Response, request_id: str, *, deadline: float) 
 
     httpx's read timeout applies to each read, so a server that sends a byte
     now and then would otherwise hold loom far past --timeout.
+    NOTE: headers sent a byte at a time are still bounded only by that per-read
+    timeout, because httpx reads them before this function runs.
     """
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:

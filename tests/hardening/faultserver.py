@@ -1,6 +1,6 @@
 """A misbehaving Loom API on 127.0.0.1, for driving the real CLI into faults the sandbox never makes.
 
-`FaultServer` answers each request with the first matching rule: a route (method and a
+`FaultServer` replies to each request by the first matching rule: a route (method and a
 path prefix under /v1) and a list of replies used in turn, the last one repeated. Replies
 are functions of the request handler, built by the helpers below: JSON, raw bytes, an
 HTML page, a reset in the middle of the body, a connection closed before any response,
@@ -25,7 +25,7 @@ import httpx
 
 Reply = Callable[["FaultHandler"], None]
 
-# A stalled reply waits at most this long, so a test that forgets a timeout still ends.
+# A stalled reply waits at most this long, so a test without a client timeout still ends.
 MAX_STALL_SECONDS = 30.0
 
 
@@ -74,7 +74,7 @@ class FaultServer:
         return f"{self.origin}/v1"
 
     def on(self, method: str, path: str, *replies: Reply) -> FaultServer:
-        """Answer `method` on paths starting with /v1`path` with `replies` in turn (the last one repeats)."""
+        """Reply to `method` on paths starting with /v1`path` with `replies` in turn (the last one repeats)."""
         with self.lock:
             self.rules.insert(0, Rule(method, "/v1" + path, list(replies)))
         return self

@@ -1,8 +1,8 @@
 """Keyring backends for loom subprocesses, named in PYTHON_KEYRING_BACKEND (e.g. "tests.hardening.keyrings.LockedKeyring").
 
 The stand-ins in tests/fixtures/keyring.py keep entries in memory, which a subprocess
-loses when it exits; `FileWindowsKeyring` keeps them in a JSON file so several loom
-runs share one keyring, and presents itself as the Windows Credential Manager.
+loses when it exits. `FileWindowsKeyring` keeps them in a JSON file, so several loom
+runs share one keyring, and loom takes it for the Windows Credential Manager.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ def test_terminal_table_escapes_hostile_text(color):
     renderer.records([hostile_job()], columns=[Column("NAME", "name"), Column("WORKER", "worker")])
     renderer.record(hostile_job())
 
-    # Rich's own styling is SGR only; strip it and nothing that escapes may remain.
+    # Rich styles text with SGR sequences only. Once they are stripped, no escape character may remain.
     text = re.sub("\x1b\\[[0-9;]*m", "", stdout.getvalue())
     assert_no_raw_sequences(text)
     assert "\x1b" not in text
@@ -227,9 +227,9 @@ def test_environment_proxy_is_not_used_for_loopback(fault_server):
     assert len(fault_server.requests) == 1
 
 
-def test_login_token_is_bound_to_its_api(sandbox_url, new_account):
-    # LOOM_TOKEN from one sandbox, sent to a server on another port: it is used there as the user asked,
-    # but a stored token never moves between API URLs (see the test above).
+def test_loom_token_goes_where_the_user_points_it(sandbox_url, new_account):
+    # LOOM_TOKEN is used with whatever API URL the user gives, unlike a stored token,
+    # which never moves between API URLs (see the test above).
     account = new_account()
     token = api_login(sandbox_url, account)
     with running_fault_server() as other:

@@ -147,6 +147,7 @@ def test_creator_commands_with_private_key(session: Session, new_account, spec_f
     ok(session.loom("creator", "config", "set", "output", "table"))
     ok(session.loom("creator", "config", "list"))
     ok(session.loom("creator", "config", "get", "api_url"))
+    ok(session.loom("creator", "config", "unset", "output"))
     ok(session.loom("creator", "logout"))
     # Without a stored token, the key logs in again by itself (renewal).
     ok(session.loom("creator", "whoami", env=key_env))

@@ -74,7 +74,7 @@ def spec_file(tmp_path):
     return path
 
 
-# -- answers that are not the contract's JSON -----------------------------------------------
+# -- responses that are not the contract's JSON ---------------------------------------------
 
 
 def test_html_page_instead_of_json(fault_server):
@@ -128,7 +128,7 @@ def test_error_body_not_in_contract_shape(fault_server, status, body):
     assert "not a Loom API error object" in result.stderr or "not valid JSON" in result.stderr
 
 
-# -- successful answers without the documented fields --------------------------------------------
+# -- successful responses without the documented fields ----------------------------------------
 
 
 MISSING_FIELDS = [
@@ -234,7 +234,7 @@ def test_body_of_unterminated_strings_is_refused_quickly(fault_server):
 # -- broken connections and slow servers -----------------------------------------------------------
 
 
-def test_reset_mid_body_on_post_without_key_is_not_retried(fault_server):
+def test_reset_post_without_key_not_retried(fault_server):
     fault_server.on("GET", "/auth/nonce", json_reply(200, {"address": KEY_ADDRESS, "nonce": "abcdefgh12345678", "expires_at": "2030-01-01T00:00:00.000000Z"}))
     fault_server.on("POST", "/auth/login", reset_mid_body())
 
@@ -326,7 +326,7 @@ def nested_object(levels: int) -> dict:
 
 
 @pytest.mark.parametrize("args", [["jobs", "list", "-o", "yaml"], ["jobs", "list", "-o", "json"], ["-vv", "jobs", "list"]], ids=["yaml", "json", "vv"])
-def test_body_at_depth_limit_is_printed_without_recursion_error(fault_server, args):
+def test_body_at_depth_limit_is_printed(fault_server, args):
     # The page, its data list and the job take three levels: the whole body nests 128 deep.
     body = {"data": [job(spec=nested_object(125))], "next_cursor": None}
     fault_server.on("GET", "/jobs", json_reply(200, body))
