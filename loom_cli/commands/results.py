@@ -32,7 +32,8 @@ MAX_OUTPUT_FILE_BYTES = 64 * MAX_OUTPUT_BYTES
 # The API limits `output` to this many levels of nested arrays and objects.
 MAX_OUTPUT_DEPTH = 64
 
-# In the key/value view a longer output is cut, with a pointer to the full one.
+# On a terminal, the key/value view cuts a longer output, with a pointer to the
+# full one. A pipe always gets the whole output, so scripts never lose data.
 OUTPUT_PREVIEW_CHARS = 400
 
 # Hints for the refusals a report meets most, by the API's error code.
@@ -142,7 +143,7 @@ def report(
             hint = _REPORT_HINTS.get(exc.api_code or "")
             raise with_hint(exc, hint and hint.format(job_id=job_id)) from exc
 
-    app.renderer.record(result, fields=result_fields(), id_key="job_id")
+    app.renderer.record(result, fields=result_fields(preview=app.renderer.terminal), id_key="job_id")
 
 
 def get(
@@ -188,7 +189,7 @@ def get(
     if output_file is not None:
         save_output_file(Path(output_file), text)
         app.info(f"Saved the output of {job_id} to {output_file}.")
-    app.renderer.record(result, fields=result_fields(), id_key="job_id")
+    app.renderer.record(result, fields=result_fields(preview=app.renderer.terminal), id_key="job_id")
 
 
 def build_result_body(
@@ -383,7 +384,8 @@ def _escape_non_ascii(json_text: str) -> str:
     return _NON_ASCII.sub(lambda match: json.dumps(match.group())[1:-1], json_text)
 
 
-def result_fields() -> list[Column]:
+def result_fields(*, preview: bool = True) -> list[Column]:
+    """Return the key/value fields of a result; with `preview` an output longer than OUTPUT_PREVIEW_CHARS is cut."""
     from loom_cli.output import Column
 
     return [
@@ -394,8 +396,12 @@ def result_fields() -> list[Column]:
         Column("Message", "message"),
         Column("URI", "result_uri"),
         Column("SHA-256", "sha256"),
-        Column("Output", _output_preview),
+        Column("Output", _output_preview if preview else _output_text),
     ]
+
+
+def _output_text(result: dict) -> str:
+    return dump_exact_json(result.get("output"))
 
 
 def _output_preview(result: dict) -> str:
