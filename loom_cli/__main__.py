@@ -9,9 +9,17 @@ def main() -> None:
     # `loom --version` is called in tight loops by scripts checking for loom;
     # answering it before Typer is imported keeps it at interpreter start-up cost.
     if sys.argv[1:] == ["--version"]:
+        import os
+
         from loom_cli import __version__
 
-        sys.stdout.write(f"loom {__version__}\n")
+        try:
+            sys.stdout.write(f"loom {__version__}\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away (`loom --version | true`): end quietly, and keep
+            # the interpreter's last flush from raising again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
 
     from loom_cli.app import main as app_main

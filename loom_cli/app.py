@@ -94,10 +94,47 @@ def _exit_quietly_on_broken_pipe() -> None:
         pass
 
 
+def _stdout_identity() -> tuple[int, int] | None:
+    try:
+        status = os.fstat(sys.__stdout__.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    return (status.st_dev, status.st_ino)
+
+
+def _stdout_reader_gone(identity_at_start: tuple[int, int] | None) -> bool:
+    """Whether stdout was a pipe whose reading end closed, as in `loom --help | head -1`.
+
+    rich handles a broken pipe itself by pointing stdout at /dev/null before
+    exiting with 1, so a stdout that is no longer the file it was at start
+    counts too. Otherwise poll() reports POLLERR (Linux) or POLLHUP (BSD,
+    macOS) for the writing end of such a pipe.
+    """
+    import select
+
+    if _stdout_identity() != identity_at_start:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(sys.__stdout__.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):
+        return False
+    return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run loom and exit with the documented code; only bugs exit 1."""
+    stdout_at_start = _stdout_identity()
     try:
         app(args=argv, prog_name="loom")
+    except SystemExit as exc:
+        # Typer and rich exit with status 1 when help or a completion script
+        # meets a closed pipe; like a data command, loom then ends quietly with 0.
+        if exc.code == 1 and _stdout_reader_gone(stdout_at_start):
+            _exit_quietly_on_broken_pipe()
+            sys.exit(0)
+        raise
     except LoomError as exc:
         from loom_cli.text import escape_control
 
