@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
 
 from loom_cli.context import AppContext
-from loom_cli.errors import UsageError
+from loom_cli.errors import ExitCode, UsageError
 
 DEFAULT_PORT = 8765
 DEFAULT_WORK_SECONDS = 3.0
@@ -119,7 +120,10 @@ def sandbox(
         fail_rate=fail_rate or 0.0,
         work_seconds=DEFAULT_WORK_SECONDS if work_seconds is None else work_seconds,
     )
-    serve(options, stdout=app.stdout, stderr=app.stderr)
+    stop_signal = serve(options, stdout=app.stdout, stderr=app.stderr)
+    if stop_signal == signal.SIGINT:
+        # Ctrl-C ends every loom command with 130, also after this clean shutdown; SIGTERM ends it with 0.
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
 
 
 def register(root: typer.Typer) -> None:

@@ -104,8 +104,11 @@ def _stoppable_server_class() -> type:
         """A uvicorn server that also runs `on_exit` (stopping the simulated workers) when a signal arrives."""
 
         on_exit: Callable[[], None] | None = None
+        # The first signal that asked the server to stop; `serve` returns it.
+        stop_signal: int | None = None
 
         def handle_exit(self, sig: int, frame: Any) -> None:
+            self.stop_signal = self.stop_signal or sig
             if self.on_exit is not None:
                 self.on_exit()
             super().handle_exit(sig, frame)
@@ -123,6 +126,7 @@ def _install_stop_handlers(server: object) -> dict[int, object]:
     """
 
     def request_stop(signum: int, frame: object) -> None:
+        server.stop_signal = server.stop_signal or signum  # type: ignore[attr-defined]
         server.should_exit = True  # type: ignore[attr-defined]
 
     if threading.current_thread() is not threading.main_thread():
@@ -130,8 +134,11 @@ def _install_stop_handlers(server: object) -> dict[int, object]:
     return {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
-def serve(options: ServerOptions, *, stdout: TextIO, stderr: TextIO) -> None:
-    """Serve the sandbox until a signal stops it. Print the base URL as the first line of `stdout`."""
+def serve(options: ServerOptions, *, stdout: TextIO, stderr: TextIO) -> int | None:
+    """Serve the sandbox until a signal stops it. Print the base URL as the first line of `stdout`.
+
+    Return the number of the signal that stopped the server (SIGINT or SIGTERM).
+    """
     import uvicorn
 
     from loom_cli.sandbox.app import create_app
@@ -160,6 +167,7 @@ def serve(options: ServerOptions, *, stdout: TextIO, stderr: TextIO) -> None:
         finally:
             sock.close()
         logger.info("sandbox stopped")
+        return server.stop_signal
     finally:
         for sig, old in previous_handlers.items():
             signal.signal(sig, old)  # type: ignore[arg-type]

@@ -35,9 +35,10 @@ def test_sigterm_exits_zero_without_traceback(start_sandbox):
     assert "sandbox stopped" in log
 
 
-def test_ctrl_c_exits_zero_without_traceback(start_sandbox):
+def test_ctrl_c_exits_130_without_traceback(start_sandbox):
     sandbox = start_sandbox()
-    assert sandbox.stop(signal.SIGINT) == 0
+    assert sandbox.stop(signal.SIGINT) == 130
+    assert "sandbox stopped" in sandbox.log()
     assert "Traceback" not in sandbox.log()
     assert "KeyboardInterrupt" not in sandbox.log()
 

@@ -107,7 +107,7 @@ def test_workers_leave_own_and_cancelled_jobs(start_sandbox, new_account):
         time.sleep(1.5)
         job = client.get(f"{sandbox.url}/jobs/{ids[0]}", headers=headers).json()
         assert job["status"] == "Cancelled"
-    assert sandbox.stop(signal.SIGINT) == 0
+    assert sandbox.stop(signal.SIGINT) == 130
 
 
 def test_workers_stop_promptly_on_sigterm(start_sandbox):
