@@ -263,7 +263,7 @@ class Demo:
         command = typer.main.get_command(root_app)
         global_args = ["--no-color"] if not self.app.color else []
         try:
-            command.main(
+            returned = command.main(
                 args=[*global_args, *args],
                 prog_name="loom",
                 obj=self._context(wallet, stdout=stdout),
@@ -271,6 +271,10 @@ class Demo:
             )
         except WatchOutcome as outcome:
             return outcome.exit_code
+        if returned == ExitCode.INTERRUPTED:
+            # Outside standalone mode Typer turns Ctrl-C into a returned 130
+            # instead of raising; raise it again so the demo stops too.
+            raise KeyboardInterrupt
         return ExitCode.OK
 
     def _context(self, wallet: Wallet | None, *, stdout: TextIO | None = None) -> AppContext:
