@@ -200,12 +200,18 @@ def _remember_address(app: AppContext, address: str) -> None:
         config.save()
 
 
-def logout(ctx: typer.Context) -> None:
+def logout(
+    ctx: typer.Context,
+    output: OutputOption = None,
+    json_: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
     """Forget the profile's login token; the wallet key stays stored.
 
     Running it again, or without a token, does nothing and succeeds.
     """
     app = AppContext.of(ctx)
+    app.apply_output_options(output_value(output), json_, quiet)
     profile = app.settings.profile
     if app.credentials.delete_token(profile):
         app.info(f"Logged out: removed the token of profile {profile!r} from the {app.credentials.location}.")
@@ -253,14 +259,22 @@ def whoami(
     app.renderer.record(record, fields=fields, id_key="address")
 
 
-def token(ctx: typer.Context) -> None:
+def token(
+    ctx: typer.Context,
+    output: OutputOption = None,
+    json_: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
     """Print the profile's token on stdout, logging in again first if it expired.
 
     This is the one command that prints a secret on purpose, for scripts
     that call the API themselves. LOOM_TOKEN, when set, is printed as is.
+    The token is printed bare in every output format, so `$(loom auth token)`
+    works whatever LOOM_OUTPUT says.
     """
     from loom_cli.auth import TokenProvider
 
     app = AppContext.of(ctx)
+    app.apply_output_options(output_value(output), json_, quiet)
     bearer = TokenProvider(app).token()
     app.renderer.text(bearer.value)

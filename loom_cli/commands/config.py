@@ -132,11 +132,15 @@ def set_value(
     key: KeyArgument,
     value: Annotated[str, typer.Argument(metavar="VALUE", help="New value; it is checked before it is saved.", show_default=False)],
     profile: ProfileOption = None,
+    output: OutputOption = None,
+    json_: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Save a setting in the profile, after checking the value."""
     from loom_cli.settings import validate_setting
 
     app = AppContext.of(ctx)
+    app.apply_output_options(output_value(output), json_, quiet)
     normalized: Any = validate_setting(key, value)
     if key == "timeout":
         normalized = float(normalized)
@@ -150,9 +154,17 @@ def set_value(
         app.info(f"Note: {override} overrides this value in this shell.")
 
 
-def unset(ctx: typer.Context, key: KeyArgument, profile: ProfileOption = None) -> None:
+def unset(
+    ctx: typer.Context,
+    key: KeyArgument,
+    profile: ProfileOption = None,
+    output: OutputOption = None,
+    json_: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
     """Remove a setting from the profile, so loom goes back to its default."""
     app = AppContext.of(ctx)
+    app.apply_output_options(output_value(output), json_, quiet)
     name, config = _load(app, profile)
     stored = config.profiles.get(name, {})
     if key not in stored:

@@ -230,15 +230,20 @@ def export(
         typer.Option("--address", metavar="ADDRESS", help="Wallet to export. \\[default: the profile's address, or the only wallet]", show_default=False),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+    output: OutputOption = None,
+    json_: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Write a wallet's encrypted keystore to a file, as a backup or for another tool.
 
     The keystore stays encrypted with the wallet's passphrase; geth, MetaMask
     and ethers read it. An existing FILE is kept unless --force is given.
+    With --keystore - the keystore JSON goes to stdout, whatever the output format.
     """
     from loom_cli.wallet import resolve_wallet_address
 
     app = AppContext.of(ctx)
+    app.apply_output_options(output_value(output), json_, quiet)
     chosen = resolve_wallet_address(app, address)
     store = app.credentials
     keystore = store.get_keystore(chosen)
@@ -258,6 +263,9 @@ def remove(
     ctx: typer.Context,
     address: Annotated[str, typer.Argument(metavar="ADDRESS", help="Address of the wallet to remove.", show_default=False)],
     yes: YesOption = False,
+    output: OutputOption = None,
+    json_: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Remove a stored wallet and its encrypted key.
 
@@ -268,6 +276,7 @@ def remove(
     from loom_cli.addresses import normalize_address
 
     app = AppContext.of(ctx)
+    app.apply_output_options(output_value(output), json_, quiet)
     chosen = normalize_address(address)
     store = app.credentials
     if not _is_stored(store, chosen):

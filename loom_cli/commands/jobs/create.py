@@ -153,19 +153,31 @@ def create(
         raise WatchOutcome(code)
 
 
-def validate(ctx: typer.Context, spec_file: SpecArgument) -> None:
+def validate(
+    ctx: typer.Context,
+    spec_file: SpecArgument,
+    output: OutputOption = None,
+    json_: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
     """Check a job spec offline, without logging in or sending anything.
 
-    Prints "FILE: valid" on stderr with exit code 0, or every problem as
-    FILE:LINE:COLUMN: field: message with exit code 2.
+    Prints "FILE: valid" on stderr with exit code 0 (nothing with -q), or
+    every problem as FILE:LINE:COLUMN: field: message with exit code 2.
     """
     app = AppContext.of(ctx)
+    app.apply_output_options(output_value(output), json_, quiet)
     _load(app, spec_file)
     app.info(f"{_shown_name(spec_file)}: valid")
 
 
-def schema(ctx: typer.Context) -> None:
-    """Print the JSON Schema (draft 2020-12) of job specs on stdout.
+def schema(
+    ctx: typer.Context,
+    output: OutputOption = None,
+    json_: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Print the JSON Schema (draft 2020-12) of job specs on stdout, as JSON in every output format.
 
     Editors use it to complete and check job.yaml as you type. A few rules,
     such as the timeout's 1s-7d range, are checked only by `loom jobs validate`.
@@ -174,6 +186,7 @@ def schema(ctx: typer.Context) -> None:
     from loom_cli.spec.model import spec_json_schema
 
     app = AppContext.of(ctx)
+    app.apply_output_options(output_value(output), json_, quiet)
     app.renderer.text(dump_json(spec_json_schema()))
 
 
@@ -184,9 +197,16 @@ def init(
         typer.Argument(metavar="[FILE]", help="Where to write the example; - prints it on stdout.", show_default=False),
     ] = DEFAULT_SPEC_FILE,
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace FILE if it exists.")] = False,
+    output: OutputOption = None,
+    json_: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Write a commented example job spec to start from (job.yaml by default)."""
+    """Write a commented example job spec to start from (job.yaml by default).
+
+    With FILE - the commented YAML goes to stdout, whatever the output format.
+    """
     app = AppContext.of(ctx)
+    app.apply_output_options(output_value(output), json_, quiet)
     text = example_spec()
     if spec_file == "-":
         app.renderer.text(text.rstrip("\n"))
