@@ -524,7 +524,9 @@ class TokenProvider:
         app = self.app
         if app.env.get(PRIVATE_KEY_VARIABLE, "").strip():
             return lambda: private_key_signer(app)  # type: ignore[return-value]
-        if "LOOM_PASSPHRASE" not in app.env and not app.stdin_is_tty:
+        # Automatic renewal never prompts, even on a terminal: a command that
+        # did not ask to log in must not stop for a passphrase. `loom login` does that.
+        if "LOOM_PASSPHRASE" not in app.env:
             return None
 
         from loom_cli.wallet import resolve_wallet_address
@@ -538,8 +540,9 @@ class TokenProvider:
             return None
 
         def unlock() -> Signer:
-            app.info(f"Unlocking wallet {chosen} to log in to {self.api_url} again.")
-            return stored_wallet_signer(app, chosen, interactive=True)
+            again = " again" if previous is not None else ""
+            app.info(f"Unlocking wallet {chosen} with LOOM_PASSPHRASE to log in to {self.api_url}{again}.")
+            return stored_wallet_signer(app, chosen, interactive=False)
 
         return unlock
 

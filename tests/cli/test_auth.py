@@ -32,7 +32,7 @@ from loom_cli.auth import (
 from loom_cli.context import AppContext, GlobalOptions
 from loom_cli.credentials import StoredToken
 from loom_cli.errors import AuthError, UsageError
-from tests.fixtures.keyring import TEST_KEYS
+from tests.fixtures.keyring import TEST_KEYS, fast_keystore
 
 API = "https://api.example.invalid/v1"
 OTHER_API = "https://other.example.invalid/v1"
@@ -391,6 +391,35 @@ def test_rejected_stored_token_without_key_gives_login_hint(tmp_path: Path):
     assert "Unknown token." in caught.value.message
     assert "loom login" in (caught.value.hint or "")
     assert len(requests.seen) == 1
+
+
+class TerminalInput(io.StringIO):
+    """A stdin that claims to be a terminal, and fails the test if anything reads it."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, *args: object) -> str:
+        raise AssertionError("loom prompted during automatic renewal")
+
+
+def test_renewal_never_prompts_on_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import getpass
+
+    monkeypatch.setattr(getpass, "getpass", TerminalInput().readline)
+    requests = Requests()
+    app = make_app(tmp_path, requests)
+    app.stdin = TerminalInput()
+    address = Account.from_key(TEST_KEYS[0]).address
+    app.credentials.set_keystore(address, fast_keystore(TEST_KEYS[0], "right passphrase"))
+    store_token(app, expires_in=-10, address=address)
+
+    with pytest.raises(AuthError) as caught, app.api(auth=True) as client:
+        client.get("/auth/me")
+
+    assert caught.value.exit_code == 3
+    assert "loom login" in (caught.value.hint or "")
+    assert requests.seen == []
 
 
 def test_provider_caches_token_for_the_process(tmp_path: Path):
