@@ -251,13 +251,10 @@ class ManualSigner:
             f'"\\x19Ethereum Signed Message:\\n{len(nonce.encode("utf-8"))}" prefix itself.'
         )
         if app.stdin_is_tty:
-            import getpass
+            from loom_cli.wallet import ask_hidden
 
             # No echo: the signature never shows on screen or in the scrollback.
-            try:
-                line = getpass.getpass("Signature (0x followed by 130 hex digits): ", stream=app.stderr)
-            except EOFError:
-                line = ""
+            line = ask_hidden(app, "Signature (0x followed by 130 hex digits): ") or ""
         else:
             app.warn("Reading the signature from stdin.")
             line = app.stdin.readline(1024)

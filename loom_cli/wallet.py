@@ -81,13 +81,29 @@ def read_passphrase(
     return passphrase
 
 
-def _prompt_hidden(app: AppContext, text: str) -> str:
+def ask_hidden(app: AppContext, text: str) -> str | None:
+    """Prompt on the terminal without echo; return None at end of input.
+
+    On Ctrl-C the cursor is moved off the prompt line first, so the shell's
+    next prompt does not land after it.
+    """
     import getpass
 
     try:
         return getpass.getpass(text, stream=app.stderr)
-    except EOFError as exc:
-        raise UsageError("no passphrase was entered (end of input)") from exc
+    except EOFError:
+        return None
+    except KeyboardInterrupt:
+        app.stderr.write("\n")
+        app.stderr.flush()
+        raise
+
+
+def _prompt_hidden(app: AppContext, text: str) -> str:
+    answer = ask_hidden(app, text)
+    if answer is None:
+        raise UsageError("no passphrase was entered (end of input)")
+    return answer
 
 
 def _read_passphrase_file(app: AppContext, path: Path) -> str:

@@ -318,12 +318,9 @@ def _read_private_key(app: AppContext, path: Path | None) -> bytes:
         return parse(text, source=str(path))
 
     if app.stdin_is_tty:
-        import getpass
+        from loom_cli.wallet import ask_hidden
 
-        try:
-            text = getpass.getpass("Private key (64 hex digits, input hidden): ", stream=app.stderr)
-        except EOFError:
-            text = ""
+        text = ask_hidden(app, "Private key (64 hex digits, input hidden): ") or ""
         return parse(text, source="the prompt")
 
     text = app.stdin.read(MAX_PRIVATE_KEY_INPUT_BYTES + 1)

@@ -396,3 +396,20 @@ def test_wallet_module_does_not_import_eth_account():
     code = "import sys, loom_cli.wallet, loom_cli.credentials; print('eth_account' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_hidden_prompt_ends_line_on_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import getpass
+
+    from loom_cli.wallet import ask_hidden
+
+    def interrupted(prompt: str, stream: object = None) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(getpass, "getpass", interrupted)
+    app = make_app(tmp_path, tty=True)
+
+    with pytest.raises(KeyboardInterrupt):
+        ask_hidden(app, "Passphrase: ")
+
+    assert app.stderr.getvalue() == "\n"
