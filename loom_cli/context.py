@@ -61,6 +61,8 @@ class AppContext:
         self.transport = transport
         self.clock = clock
         self.sleep = sleep
+        # `loom config` manages profiles itself, so it turns the new-profile notice off.
+        self.announce_new_profile = True
 
     @staticmethod
     def of(ctx: typer.Context) -> AppContext:
@@ -100,15 +102,29 @@ class AppContext:
 
     @cached_property
     def settings(self) -> Settings:
-        from loom_cli.settings import Settings
+        from loom_cli.settings import DEFAULT_PROFILE, Settings
 
-        return Settings.resolve(
+        settings = Settings.resolve(
             self.env,
             profile=self.options.profile,
             api_url=self.options.api_url,
             output=self.options.output,
             timeout=self.options.timeout,
         )
+        # A mistyped --profile would otherwise run silently against the default API.
+        # An API URL given by flag or LOOM_API_URL shows the profile is meant to be empty.
+        api_url_given = bool(self.options.api_url or self.env.get("LOOM_API_URL"))
+        if (
+            not settings.profile_in_config
+            and settings.profile != DEFAULT_PROFILE
+            and not api_url_given
+            and self.announce_new_profile
+        ):
+            self.warn(
+                f"notice: profile {settings.profile!r} has no settings in {settings.paths.config_file}, "
+                f"so it uses the API {settings.api_url}"
+            )
+        return settings
 
     @property
     def output_format(self) -> str:

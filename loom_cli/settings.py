@@ -126,6 +126,8 @@ class Settings:
     output: str | None
     timeout: float
     address: str | None
+    # False when the profile has no table in the config file (new, or a typo).
+    profile_in_config: bool = True
 
     @classmethod
     def resolve(
@@ -139,7 +141,8 @@ class Settings:
     ) -> Settings:
         paths = Paths.from_env(env)
         name = validate_profile_name(profile or env.get("LOOM_PROFILE") or DEFAULT_PROFILE)
-        stored = ConfigFile.load(paths).profile(name)
+        config = ConfigFile.load(paths)
+        stored = config.profile(name)
 
         if api_url:
             url = normalize_api_url(api_url)
@@ -162,4 +165,5 @@ class Settings:
             output=fmt,
             timeout=seconds,
             address=stored.get("address"),
+            profile_in_config=name in config.profiles,
         )
