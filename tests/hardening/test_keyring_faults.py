@@ -61,7 +61,6 @@ def test_broken_keyring_falls_back_to_private_files(name, sandbox_url, new_accou
     env = keyring_env(backend, "auto")
     account = new_account()
 
-    started = time.monotonic()
     imported = import_wallet(account, env, tmp_path)
     login = run_loom("--api-url", sandbox_url, "login", env=env)
     whoami = run_loom("--api-url", sandbox_url, "whoami", "-o", "json", env=env)
@@ -73,7 +72,6 @@ def test_broken_keyring_falls_back_to_private_files(name, sandbox_url, new_accou
     notices = "".join(result.stderr for result in (imported, login, whoami))
     assert notices.count("notice: no usable OS keyring") == 1
     assert reason in imported.stderr
-    assert time.monotonic() - started < 60
 
     data = isolated_env / "data"
     assert stat.S_IMODE((data / "tokens.json").stat().st_mode) == 0o600
