@@ -223,6 +223,8 @@ class ApiClient:
             log_stream=app.stderr,
             sleep=app.sleep,
             clock=app.clock,
+            max_attempts=app.settings.retries,
+            max_backoff=app.settings.retry_budget,
         )
 
     def __enter__(self) -> ApiClient:

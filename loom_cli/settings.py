@@ -30,6 +30,8 @@ KNOWN_KEYS: dict[str, str] = {
     "output": "default output format: table, json, yaml or jsonl",
     "address": "wallet address used by `loom login`",
     "timeout": "per-request timeout in seconds",
+    "retries": "attempts per request on connection errors, timeouts, 429, 502, 503 and 504 (1-10)",
+    "retry_budget": "seconds of backoff between attempts, in total, for one request (0-600)",
 }
 
 
@@ -58,6 +60,15 @@ def validate_setting(key: str, value: str) -> str:
             seconds = -1.0
         if not 0 < seconds <= 3600:
             raise UsageError(f"invalid timeout {value!r}", hint="give a number of seconds between 0 and 3600")
+    if key == "retries" and not (value.isdigit() and 1 <= int(value) <= 10):
+        raise UsageError(f"invalid retries {value!r}", hint="give a whole number of attempts from 1 to 10")
+    if key == "retry_budget":
+        try:
+            budget = float(value)
+        except ValueError:
+            budget = -1.0
+        if not 0 <= budget <= 600:
+            raise UsageError(f"invalid retry_budget {value!r}", hint="give a number of seconds from 0 to 600")
     if key == "address":
         from loom_cli.addresses import normalize_address
 
@@ -126,6 +137,9 @@ class Settings:
     output: str | None
     timeout: float
     address: str | None
+    # Attempts per request and seconds of backoff in total; see ApiClient.
+    retries: int = 4
+    retry_budget: float = 30.0
     # False when the profile has no table in the config file (new, or a typo).
     profile_in_config: bool = True
 
@@ -157,7 +171,7 @@ class Settings:
         if fmt is not None and fmt not in OUTPUT_FORMATS:
             raise UsageError(f"invalid output format {fmt!r}", hint="use table, json, yaml or jsonl (check LOOM_OUTPUT and `loom config get output`)")
 
-        seconds = timeout if timeout is not None else float(stored.get("timeout", 30.0))
+        seconds = timeout if timeout is not None else _stored_number(stored, "timeout", 30.0, paths)
         return cls(
             paths=paths,
             profile=name,
@@ -165,5 +179,19 @@ class Settings:
             output=fmt,
             timeout=seconds,
             address=stored.get("address"),
+            retries=int(_stored_number(stored, "retries", 4, paths)),
+            retry_budget=_stored_number(stored, "retry_budget", 30.0, paths),
             profile_in_config=name in config.profiles,
         )
+
+
+def _stored_number(stored: Mapping[str, Any], key: str, default: float, paths: Paths) -> float:
+    """Read a numeric setting from the profile, checked as `config set` checks it."""
+    if key not in stored:
+        return default
+    raw = str(stored[key])
+    try:
+        validate_setting(key, raw)
+    except UsageError as exc:
+        raise UsageError(exc.message, hint=f"fix it with: loom config set {key} VALUE (in {paths.config_file})") from exc
+    return float(raw)

@@ -219,6 +219,8 @@ def effective_settings(ctx: typer.Context, profile: str | None) -> list[dict[str
         "output": [(_option_source(ctx, "output"), options.output), ("profile", stored.get("output")), ("default", "table")],
         "address": [("profile", stored.get("address"))],
         "timeout": [(_option_source(ctx, "timeout"), options.timeout), ("profile", stored.get("timeout")), ("default", 30.0)],
+        "retries": [("profile", stored.get("retries")), ("default", 4)],
+        "retry_budget": [("profile", stored.get("retry_budget")), ("default", 30.0)],
     }
     rows = []
     for key in KNOWN_KEYS:

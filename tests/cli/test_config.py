@@ -238,3 +238,27 @@ def test_unknown_profile_gets_a_notice(tmp_path):
     assert "notice: profile" not in with_url.stderr
     assert configuring.returncode == 0
     assert "notice: profile" not in configuring.stderr
+
+
+def test_retry_settings_apply_to_requests(tmp_path):
+    from tests.helpers import run_loom
+
+    env = {"LOOM_CONFIG_DIR": str(tmp_path / "cfg"), "LOOM_KEYRING_BACKEND": "file"}
+    assert run_loom("config", "set", "retries", "1", env=env).returncode == 0
+    assert run_loom("config", "set", "retry_budget", "0", env=env).returncode == 0
+
+    # Port 9 (discard) on loopback is closed here, so the one attempt is refused at once.
+    result = run_loom("--api-url", "http://127.0.0.1:9/v1", "jobs", "list", env=env)
+
+    assert result.returncode == 6
+    assert "gave up after 1 attempt" in result.stderr
+
+
+@pytest.mark.parametrize(("key", "value"), [("retries", "0"), ("retries", "11"), ("retries", "two"), ("retry_budget", "soon"), ("retry_budget", "601")])
+def test_retry_settings_reject_bad_values(tmp_path, key, value):
+    from tests.helpers import run_loom
+
+    result = run_loom("config", "set", key, value, env={"LOOM_CONFIG_DIR": str(tmp_path / "cfg")})
+
+    assert result.returncode == 2
+    assert f"invalid {key} {value!r}" in result.stderr
