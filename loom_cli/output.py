@@ -169,8 +169,15 @@ def _yaml_dumper() -> type:
     return BlockDumper
 
 
-def format_cell(value: object) -> str:
-    """Show one value in a table cell: escaped, one line, never markup."""
+def format_cell(value: object, *, multiline: bool = False) -> str:
+    """Show one value in a table cell: escaped, never markup, one line unless `multiline`.
+
+    With `multiline` (the key/value view of one record) a string keeps its
+    newlines, less a trailing one; every other control character is escaped.
+    """
+    if multiline and isinstance(value, str) and "\n" in value.rstrip("\n"):
+        lines = value.rstrip("\n").split("\n")
+        return "\n".join(escape_control(line).replace("\t", "\\t") for line in lines)
     if value is None:
         return EMPTY_CELL
     if isinstance(value, bool):
@@ -341,7 +348,7 @@ class Renderer:
         if not wrote:
             self._write("[]\n")
 
-    def _cell(self, column: Column, item: dict, *, exact_time: bool = False) -> str:
+    def _cell(self, column: Column, item: dict, *, exact_time: bool = False, multiline: bool = False) -> str:
         """Format one cell; on a terminal a timestamp reads "3m ago", after the exact time when `exact_time`."""
         value = column.value(item)
         if column.is_time and self.terminal:
@@ -349,7 +356,7 @@ class Renderer:
             if moment is not None:
                 age = humanize_age(moment, self.now())
                 return f"{value} ({age})" if exact_time else age
-        return format_cell(value)
+        return format_cell(value, multiline=multiline)
 
     def _table(self, items: Iterable[dict], columns: list[Column]) -> None:
         rows = [[self._cell(column, item) for column in columns] for item in items]
@@ -361,11 +368,18 @@ class Renderer:
 
     def _key_value_view(self, item: dict, fields: list[Column]) -> None:
         labels = [f"{column.header}:" for column in fields]
-        values = [self._cell(column, item, exact_time=True) for column in fields]
+        values = [self._cell(column, item, exact_time=True, multiline=True) for column in fields]
         if self.terminal:
             self._rich_grid(labels, values)
             return
-        self._write("".join(line + "\n" for line in _aligned([], list(zip(labels, values)))))
+        # Continuation lines of a multi-line value start under its first line.
+        indent = " " * (max((len(label) for label in labels), default=0) + len(COLUMN_GAP))
+        first_lines = [value.split("\n", 1)[0] for value in values]
+        out = []
+        for line, value in zip(_aligned([], list(zip(labels, first_lines))), values):
+            out.append(line + "\n")
+            out.extend(indent + rest + "\n" for rest in value.split("\n")[1:])
+        self._write("".join(out))
 
     # -- rich, on a terminal only ---------------------------------------------
 

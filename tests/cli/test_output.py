@@ -347,3 +347,16 @@ def test_yaml_keeps_long_and_multiline_strings_readable():
     assert "description: |\n  first line\n  second line\n" in text
     assert f"name: {'x' * 300}\n" in text
     assert yaml.safe_load(text) == record
+
+
+def test_record_view_keeps_newlines_indented():
+    renderer, stdout = make_renderer("table")
+    fields = [Column("ID", "id"), Column("Description", "description")]
+
+    renderer.record({"id": "job_1", "description": "first line\nsecond \x1b[31mline\n"}, fields=fields)
+
+    assert stdout.getvalue() == (
+        "ID:           job_1\n"
+        "Description:  first line\n"
+        "              second \\x1b[31mline\n"
+    )
