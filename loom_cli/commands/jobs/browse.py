@@ -224,13 +224,9 @@ def _token_subject(token: str) -> str:
 
 
 def _key_address(private_key: str) -> str:
-    from eth_account import Account
+    from loom_cli.auth import address_of_key
+    from loom_cli.wallet import parse_private_key
 
-    try:
-        return Account.from_key(private_key.strip()).address
-    except (ValueError, TypeError) as exc:
-        # The message never includes the key itself.
-        raise AuthError(
-            "LOOM_PRIVATE_KEY is not a valid private key",
-            hint="set it to 64 hex digits, with or without 0x",
-        ) from exc
+    # A malformed key is invalid input (exit code 2), as in every command that reads
+    # LOOM_PRIVATE_KEY; the message never includes the key itself.
+    return address_of_key(parse_private_key(private_key, source="LOOM_PRIVATE_KEY"))
