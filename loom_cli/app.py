@@ -15,7 +15,7 @@ import typer
 from loom_cli import __version__
 from loom_cli.commands import auth, completion, config, demo, jobs, results, sandbox, wallet
 from loom_cli.context import AppContext, GlobalOptions
-from loom_cli.errors import ExitCode, LoomError, WatchOutcome
+from loom_cli.errors import ExitCode, LoomError, UsageError, WatchOutcome
 from loom_cli.options import OUTPUT_HELP, OutputFormat, output_value
 
 app = typer.Typer(
@@ -65,6 +65,10 @@ def root(
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print loom's version and exit.")
     ] = False,
 ) -> None:
+    output_source = ctx.get_parameter_source("output")
+    if json_ and output is not None and output.value != "json" and (output_source is None or output_source.name != "ENVIRONMENT"):
+        # As after the subcommand; a LOOM_OUTPUT value yields to --json like any variable to a flag.
+        raise UsageError(f"--json conflicts with --output {output.value}", hint="give only one of them")
     options = GlobalOptions(
         profile=profile,
         api_url=api_url,
