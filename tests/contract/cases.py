@@ -118,6 +118,7 @@ CASES: list[Case] = [
     Case("(root)", USAGE, "timeout out of range", lambda w: w.loom("--timeout", "0", "jobs", "list"), says="--timeout"),
     Case("(root)", USAGE, "unknown output format", lambda w: w.loom("-o", "xml", "jobs", "list"), says="xml"),
     Case("(root)", USAGE, "unknown command", lambda w: w.loom("jobz"), says="jobz"),
+    Case("(root)", USAGE, "--json with -o yaml", lambda w: w.loom("--json", "-o", "yaml", "config", "list"), says="--json"),
     # -- login, logout, whoami, auth token -----------------------------------------------------
     Case("login", OK, "key from LOOM_PRIVATE_KEY", lambda w: w.loom("login", env=w.creator.key_env)),
     Case("login", OK, "stored wallet and LOOM_PASSPHRASE", lambda w: _stored_login(w, "correct horse")),
@@ -126,6 +127,7 @@ CASES: list[Case] = [
     Case("login", USAGE, "two key sources", lambda w: w.loom("login", "--keystore", "k.json", "--manual"), says="--keystore and --manual"),
     Case("login", USAGE, "invalid address", lambda w: w.loom("login", "--address", "0x123", "--manual"), says="0x123"),
     Case("login", USAGE, "missing keystore file", lambda w: w.loom("login", "--keystore", str(w.tmp_path / "missing.json")), says="missing.json"),
+    Case("login", USAGE, "malformed LOOM_PRIVATE_KEY", lambda w: w.loom("login", env={"LOOM_PRIVATE_KEY": "0x1234"}), says="LOOM_PRIVATE_KEY"),
     Case("login", AUTH, "no key anywhere", lambda w: w.loom("login"), says="LOOM_PRIVATE_KEY"),
     Case("login", AUTH, "wrong passphrase", lambda w: _stored_login(w, "wrong"), says="wrong passphrase"),
     Case("login", AUTH, "signature of another key", _wrong_login_signature),
@@ -181,6 +183,8 @@ CASES: list[Case] = [
     Case("jobs list", USAGE, "limit out of range", lambda w: w.loom("jobs", "list", "--limit", "0"), says="--limit"),
     Case("jobs list", USAGE, "invalid creator", lambda w: w.loom("jobs", "list", "--creator", "0xabc"), says="0xabc"),
     Case("jobs list", USAGE, "--mine with --creator", lambda w: w.loom("jobs", "list", "--mine", "--creator", ADDRESS), says="--mine"),
+    Case("jobs list", USAGE, "--mine with a malformed LOOM_PRIVATE_KEY", lambda w: w.loom(
+        "jobs", "list", "--mine", env={"LOOM_PRIVATE_KEY": "not-hex"}), says="LOOM_PRIVATE_KEY"),
     Case("jobs list", AUTH, "--mine not logged in", lambda w: w.loom("jobs", "list", "--mine"), says="loom login"),
     Case("jobs list", UNAVAILABLE, "garbage API", lambda w: w.loom("jobs", "list", api_url=w.garbage_url)),
     Case("jobs status", OK, "open job", lambda w: w.loom("jobs", "status", w.open_job())),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
+from loom_cli.settings import KNOWN_KEYS
 from tests.contract.world import World, assert_no_traceback
 
 pytestmark = pytest.mark.e2e
@@ -124,7 +125,7 @@ def _results_get(w: World) -> Invocation:
 
 
 def _config_list(w: World) -> Invocation:
-    return Invocation(["config", "list"], {}, ["api_url", "output", "address", "timeout"])
+    return Invocation(["config", "list"], {}, list(KNOWN_KEYS))
 
 
 def _config_get(w: World) -> Invocation:
@@ -233,10 +234,10 @@ def test_every_format_as_global_option(variant: str, flags: list[str], world: Wo
     if variant == "table":
         check_table(result.stdout)
     elif variant == "quiet":
-        check_quiet(result.stdout, ["api_url", "output", "address", "timeout"])
+        check_quiet(result.stdout, list(KNOWN_KEYS))
     else:
         rows = parse(variant, result.stdout)
-        assert [row["key"] for row in rows] == ["api_url", "output", "address", "timeout"]
+        assert [row["key"] for row in rows] == list(KNOWN_KEYS)
 
 
 def test_loom_output_variable_sets_format(world: World):
@@ -255,6 +256,13 @@ def test_flag_wins_over_loom_output(world: World):
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["id"] == job_id
+
+
+def test_json_flag_wins_over_loom_output(world: World):
+    result = world.loom("--json", "config", "profiles", env={"LOOM_OUTPUT": "yaml"})
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [{"profile": "default", "current": True}]
 
 
 def test_json_conflicts_with_other_output(world: World):
