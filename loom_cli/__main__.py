@@ -22,8 +22,11 @@ def main() -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
 
-    from loom_cli.app import main as app_main
-
+    try:
+        from loom_cli.app import main as app_main
+    except KeyboardInterrupt:
+        # Ctrl-C while loom is still importing: exit like any interrupted command, without a traceback.
+        sys.exit(130)
     app_main()
 
 
