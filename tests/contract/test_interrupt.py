@@ -89,3 +89,24 @@ def test_demo_step_ctrl_c_stops_demo(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     with pytest.raises(KeyboardInterrupt):
         demo.loom(["jobs", "list", "--limit", "5"], None)
+
+
+def test_ctrl_c_while_importing_exits_130(monkeypatch: pytest.MonkeyPatch):
+    """Ctrl-C that lands while loom imports its commands ends with 130 and no traceback."""
+    import builtins
+
+    from loom_cli import __main__ as entry_point
+
+    real_import = builtins.__import__
+
+    def interrupted_import(name: str, *args: object, **kwargs: object) -> object:
+        if name == "loom_cli.app":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted_import)
+    monkeypatch.setattr(sys, "argv", ["loom", "jobs", "list"])
+
+    with pytest.raises(SystemExit) as exit_info:
+        entry_point.main()
+    assert exit_info.value.code == 130

@@ -329,3 +329,26 @@ def test_piped_table_keeps_long_values(command: Callable[[World, str], list[str]
     expected = "x" * 1000 if args[0] == "results" else LONG_NAME
     assert expected in result.stdout
     assert max(len(line) for line in result.stdout.splitlines()) > 40
+
+
+@pytest.mark.parametrize("variant, flags", FORMAT_FLAGS, ids=[variant for variant, _ in FORMAT_FLAGS])
+def test_create_wait_format(variant: str, flags: list[str], world: World):
+    """`jobs create --wait` prints the job and then follows it; stdout stays parseable in every format."""
+    args = ["jobs", "create", world.spec_file(), "--wait", "--timeout", "0.5", "--interval", "0.2", *flags]
+
+    result = world.loom(*args, env=world.creator.token_env)
+
+    assert result.returncode == 12, result.stderr
+    assert_no_traceback(result)
+    if variant == "table":
+        check_table(result.stdout)
+    elif variant == "quiet":
+        check_quiet(result.stdout, [r"job_[A-Za-z0-9_-]+"])
+    elif variant == "jsonl":
+        lines = parse(variant, result.stdout)
+        assert set(lines[0]) == JOB_KEYS
+        assert lines[-1] == {"event": "end", "exit_code": 12, "reason": "timeout"}
+    else:
+        jobs = parse(variant, result.stdout)
+        assert isinstance(jobs, list) and len(jobs) == 1, jobs
+        assert set(jobs[0]) == JOB_KEYS
