@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from tests.contract.cases import CASES, CLOSED_PORT_CASES, INTERRUPTED, OK
+from tests.contract.cases import CASES, CLOSED_PORT_CASES, INTERRUPTED, JOB_CANCELLED, JOB_FAILED, OK
 
 # Commands that do not take -o/--json/-q after the subcommand, and why.
 NO_OUTPUT_FLAGS = {
@@ -44,6 +44,8 @@ LOGIN_COMMANDS = {"login", "whoami", "auth token", "jobs create", "jobs claim", 
 OTHER_EXIT_TESTS = {
     ("jobs watch", INTERRUPTED): "tests/contract/test_interrupt.py",
     ("jobs create", INTERRUPTED): "tests/contract/test_interrupt.py",
+    ("jobs create", JOB_FAILED): "tests/contract/test_exit_codes.py",
+    ("jobs create", JOB_CANCELLED): "tests/contract/test_exit_codes.py",
     ("sandbox", OK): "tests/contract/test_interrupt.py",
     ("sandbox", INTERRUPTED): "tests/contract/test_interrupt.py",
     # `loom demo` runs for about 10 s; its success and its Ctrl-C are tested there.
@@ -78,6 +80,21 @@ def has_examples(command: str) -> bool:
     return result.exit_code == 0 and "Examples:" in result.output
 
 
+def other_test_files(command: str) -> list[str]:
+    """Return the contract test files besides the exit-code table that run `command`."""
+    from tests.contract.test_broken_pipe import CLOSED_PIPE_COMMANDS
+    from tests.contract.test_no_tty import PROMPTS
+
+    files = []
+    if command in json_commands():
+        files.append("tests/contract/test_output_formats.py")
+    if any(prompt.command == command for prompt in PROMPTS):
+        files.append("tests/contract/test_no_tty.py")
+    if any(" ".join(args).startswith(command) for args in CLOSED_PIPE_COMMANDS):
+        files.append("tests/contract/test_broken_pipe.py")
+    return files
+
+
 def markdown() -> str:
     from tests.contract.commands import LEAF_COMMANDS
 
@@ -90,7 +107,7 @@ def markdown() -> str:
     for command in LEAF_COMMANDS:
         json_cell = "yes" if command in with_json else f"n.a.: {NO_DATA.get(command, 'MISSING')}"
         tested = codes.get(command, {})
-        files = sorted({path for paths in tested.values() for path in paths})
+        files = sorted({path for paths in tested.values() for path in paths} | set(other_test_files(command)))
         code_cell = ", ".join(str(code) for code in sorted(tested))
         lines.append(f"| {command} | {'yes' if has_examples(command) else 'NO'} | {json_cell} | {code_cell} | {', '.join(files)} |")
     return "\n".join(lines)

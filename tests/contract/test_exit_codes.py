@@ -8,12 +8,14 @@ loopback port.
 from __future__ import annotations
 
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.contract.cases import CASES, CLOSED_PORT_CASES, OK, UNAVAILABLE, Case
 from tests.contract.world import World, assert_clean_failure, assert_no_traceback
+from tests.helpers import loom_env
 
 pytestmark = pytest.mark.e2e
 
@@ -66,3 +68,31 @@ def test_exit_code_closed_port(case: Case, closed_port_results: dict[str, subpro
     assert result.returncode == UNAVAILABLE, f"stdout: {result.stdout!r}\nstderr: {result.stderr!r}"
     assert_clean_failure(result)
     assert case.says is not None and case.says in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("outcome, code", [("Completed", OK), ("Failed", 10), ("Cancelled", 11)], ids=["Completed", "Failed", "Cancelled"])
+def test_create_wait_exit_code(outcome: str, code: int, world: World):
+    """`jobs create --wait` ends with watch's code for the outcome that another party gives the job."""
+    args = ["-m", "loom_cli", "jobs", "create", world.spec_file(), "--wait", "--interval", "0.2", "--timeout", "60", "-q"]
+    create = subprocess.Popen(
+        [sys.executable, *args],
+        env=loom_env({"LOOM_API_URL": world.url, **world.creator.token_env}),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert create.stdout is not None
+    job_id = create.stdout.readline().strip()
+
+    if outcome == "Cancelled":
+        world.market.cancel(world.creator, job_id)
+    else:
+        world.market.claim(world.worker, job_id)
+        world.market.report(world.worker, job_id, outcome)
+    rest, stderr = create.communicate(timeout=60)
+
+    assert job_id.startswith("job_"), stderr
+    assert create.returncode == code, stderr
+    assert rest == ""
+    assert_no_traceback(subprocess.CompletedProcess(args, code, rest, stderr))
