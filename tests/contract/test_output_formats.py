@@ -352,3 +352,15 @@ def test_create_wait_format(variant: str, flags: list[str], world: World):
         jobs = parse(variant, result.stdout)
         assert isinstance(jobs, list) and len(jobs) == 1, jobs
         assert set(jobs[0]) == JOB_KEYS
+
+
+@pytest.mark.parametrize("verbosity", ["-v", "-vv"])
+def test_verbose_log_stays_on_stderr(verbosity: str, world: World):
+    job_id = world.open_job()
+
+    result = world.loom(verbosity, "jobs", "cancel", job_id, "--yes", "-o", "json", env=world.creator.token_env)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "Cancelled"
+    assert f"/jobs/{job_id}/cancel" in result.stderr
+    assert world.creator.token not in result.stderr
