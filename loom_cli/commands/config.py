@@ -142,13 +142,18 @@ def set_value(
     app = AppContext.of(ctx)
     app.apply_output_options(output_value(output), json_, quiet)
     normalized: Any = validate_setting(key, value)
-    if key == "timeout":
+    if key in ("timeout", "retry_budget"):
         normalized = float(normalized)
+    elif key == "retries":
+        normalized = int(normalized)
     name, config = _load(app, profile)
     config.profiles.setdefault(name, {})[key] = normalized
     config.save()
 
     app.info(f"Set {key} = {_display(normalized)} in profile {name!r} ({config.paths.config_file}).")
+    if key == "api_url" and not normalized.rstrip("/").endswith("/v1"):
+        # Every endpoint lives under /v1, so a bare host answers 404 to every command.
+        app.warn(f"notice: Loom API URLs end in /v1 (https://api.the-loom.io/v1); if you meant {normalized}/v1, run: loom config set api_url {normalized}/v1")
     override = _override(ctx, key)
     if override:
         app.info(f"Note: {override} overrides this value in this shell.")

@@ -381,7 +381,7 @@ def _resolve_plain(text: str, tag: str) -> tuple[Any, str | None]:
     if text in _BOOLEANS:
         return _BOOLEANS[text], None
     if text.lower() in _YAML11_BOOL_WORDS:
-        return text, f"{text} is a boolean in YAML 1.1 but text in YAML 1.2; {quote_hint}, or write true or false"
+        return text, f"{text} is a boolean in YAML 1.1 but text in YAML 1.2; {quote_hint}, or true or false if you meant a boolean"
     if text in _NULLS:
         return None, None
 

@@ -262,3 +262,16 @@ def test_retry_settings_reject_bad_values(tmp_path, key, value):
 
     assert result.returncode == 2
     assert f"invalid {key} {value!r}" in result.stderr
+
+
+def test_api_url_without_version_gets_a_notice(tmp_path):
+    from tests.helpers import run_loom
+
+    env = {"LOOM_CONFIG_DIR": str(tmp_path / "cfg")}
+
+    bare = run_loom("config", "set", "api_url", "http://127.0.0.1:8765", env=env)
+    versioned = run_loom("config", "set", "api_url", "http://127.0.0.1:8765/v1", env=env)
+
+    assert bare.returncode == 0
+    assert "run: loom config set api_url http://127.0.0.1:8765/v1" in bare.stderr
+    assert "notice" not in versioned.stderr

@@ -71,7 +71,7 @@ def test_validate_lists_every_problem(loom, tmp_path):
         f"  {path}:3:1: currency: is not a known field (known fields: name, description, image, command, env, "
         "resources, inputs, outputs, reward, timeout, labels)\n"
         f"  {path}:3:11: currency: NO is a boolean in YAML 1.1 but text in YAML 1.2; quote it ('NO') if you meant text, "
-        "or write true or false\n"
+        "or true or false if you meant a boolean\n"
         "hint: see every field and rule with: loom jobs schema\n"
     )
 

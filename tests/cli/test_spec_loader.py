@@ -115,7 +115,7 @@ def test_yaml11_booleans_are_problems(tmp_path, word):
     [problem] = problems_of(path)
     assert problem == (
         f"{path}:9:9: labels.flag: {word} is a boolean in YAML 1.1 but text in YAML 1.2; "
-        f"quote it ('{word}') if you meant text, or write true or false"
+        f"quote it ('{word}') if you meant text, or true or false if you meant a boolean"
     )
 
 
