@@ -216,7 +216,7 @@ def test_invalid_spec_exits_2_and_sends_nothing(cli):
         f"error: invalid job spec {path}: 4 problems",
         f"  {path}:2:1: image: repository must be lowercase, got 'Ubuntu:22.04'",
         f"  {path}:4:3: resources.cpu: must be a number greater than 0, got 0",
-        f"  {path}:8:13: reward.currency: NO is a boolean in YAML 1.1 but text in YAML 1.2; quote it ('NO') if you meant text, or write true or false",
+        f"  {path}:8:13: reward.currency: NO is a boolean in YAML 1.1 but text in YAML 1.2; quote it ('NO') if you meant text, or true or false if you meant a boolean",
         f"  {path}:9:10: timeout: YAML 1.1 reads 1:30 as a base-60 number (90); quote it ('1:30') if you meant text",
         "hint: see every field and rule with: loom jobs schema",
     ]

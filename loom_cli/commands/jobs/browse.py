@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from loom_cli.http import ApiClient
 
 STATUS_CHOICES = "Open, InProgress, Completed, Failed or Cancelled"
+# Page sizes the API allows: 20 by default, at most 100.
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
 
 LIST_EXAMPLES = """\
 Examples:
@@ -111,8 +114,13 @@ def list_jobs(
         str | None, typer.Option("--worker", metavar="ADDRESS", help="Only jobs claimed by this address.", show_default=False)
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, max=100, metavar="N", help="Jobs per page, 1-100; with --all, the page size.")
-    ] = 20,
+        int | None,
+        typer.Option(
+            "--limit", min=1, max=100, metavar="N",
+            help="Jobs per page, 1-100. \\[default: 20, or 100 per request with --all]",
+            show_default=False,
+        ),
+    ] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="Follow every page and stream the jobs as they arrive.")] = False,
     output: OutputOption = None,
     json_: JsonOption = False,
@@ -138,6 +146,10 @@ def list_jobs(
     if mine:
         creator = current_address(app)
 
+    # --all pages through everything, so it asks for the largest page the API serves:
+    # 10,000 jobs then take 100 requests instead of 500.
+    if limit is None:
+        limit = MAX_PAGE_SIZE if all_pages else DEFAULT_PAGE_SIZE
     filters = {"status": canonical_status, "creator": creator, "worker": worker, "limit": limit}
     with app.api(auth=False) as client:
         if all_pages:
