@@ -7,7 +7,7 @@ import sys
 
 def main() -> None:
     # `loom --version` is called in tight loops by scripts checking for loom;
-    # answering it before Typer is imported keeps it at interpreter start-up cost.
+    # printing the version before Typer is imported keeps it at interpreter start-up cost.
     if sys.argv[1:] == ["--version"]:
         import os
 

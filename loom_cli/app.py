@@ -108,7 +108,7 @@ def _stdout_identity() -> tuple[int, int] | None:
 
 
 def _stdout_reader_gone(identity_at_start: tuple[int, int] | None) -> bool:
-    """Whether stdout was a pipe whose reading end closed, as in `loom --help | head -1`.
+    """Check whether stdout was a pipe whose reading end closed, as in `loom --help | head -1`.
 
     rich handles a broken pipe itself by pointing stdout at /dev/null before
     exiting with 1, so a stdout that is no longer the file it was at start
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="loom")
     except SystemExit as exc:
         # Typer and rich exit with status 1 when help or a completion script
-        # meets a closed pipe; like a data command, loom then ends quietly with 0.
+        # meets a closed pipe. Like a data command, loom then ends quietly with 0.
         if exc.code == 1 and _stdout_reader_gone(stdout_at_start):
             _exit_quietly_on_broken_pipe()
             sys.exit(0)

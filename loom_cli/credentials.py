@@ -340,7 +340,7 @@ class CredentialStore:
         """Print the fallback notice once per data folder and reason, not on every command.
 
         A marker file records the reason last shown, so a CI job running loom
-        fifty times sees the notice once, and again only if the reason changes.
+        fifty times prints the notice once, and again only if the reason changes.
         """
         marker = self.paths.data_dir / NOTICE_MARKER
         try:

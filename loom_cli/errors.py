@@ -78,7 +78,7 @@ class UsageError(LoomError):
 
 
 class SpecValidationError(UsageError):
-    """A job spec broke one or more rules; `problems` holds one line each."""
+    """A job spec broke one or more rules; `problems` contains one line for each."""
 
     def __init__(self, message: str, problems: list[str], **kwargs: Any) -> None:
         super().__init__(message, **kwargs)

@@ -270,7 +270,7 @@ def token(
     This is the one command that prints a secret on purpose, for scripts
     that call the API themselves. LOOM_TOKEN, when set, is printed as is.
     The token is printed bare in every output format, so `$(loom auth token)`
-    works whatever LOOM_OUTPUT says.
+    works whatever LOOM_OUTPUT is set to.
     """
     from loom_cli.auth import TokenProvider
 

@@ -152,7 +152,7 @@ def set_value(
 
     app.info(f"Set {key} = {_display(normalized)} in profile {name!r} ({config.paths.config_file}).")
     if key == "api_url" and not normalized.rstrip("/").endswith("/v1"):
-        # Every endpoint lives under /v1, so a bare host answers 404 to every command.
+        # Every endpoint is under /v1, so a bare host returns 404 for every command.
         app.warn(f"notice: Loom API URLs end in /v1 (https://api.the-loom.io/v1); if you meant {normalized}/v1, run: loom config set api_url {normalized}/v1")
     override = _override(ctx, key)
     if override:
@@ -248,7 +248,7 @@ def _option_source(ctx: typer.Context, name: str) -> str:
     """Say whether the root option `name` was given as a flag ("flag") or by its variable ("env").
 
     Typer fills --api-url from LOOM_API_URL itself, so only Click's record of
-    the parameter source tells the two apart.
+    the parameter source distinguishes the two.
     """
     source = ctx.find_root().get_parameter_source(name)
     return "env" if source is not None and source.name == "ENVIRONMENT" else "flag"

@@ -146,7 +146,7 @@ def list_jobs(
     if mine:
         creator = current_address(app)
 
-    # --all pages through everything, so it asks for the largest page the API serves:
+    # --all pages through everything, so it requests the largest page the API serves:
     # 10,000 jobs then take 100 requests instead of 500.
     if limit is None:
         limit = MAX_PAGE_SIZE if all_pages else DEFAULT_PAGE_SIZE
