@@ -85,7 +85,7 @@ def complete_profile(incomplete: str) -> list[tuple[str, str]]:
 
 
 def completion(
-    shell: Annotated[Shell, typer.Argument(help="Shell to print the script for: bash, zsh or fish.", case_sensitive=False, show_default=False)],
+    shell: Annotated[Shell, typer.Argument(metavar="SHELL", help="Shell to print the script for: bash, zsh or fish.", case_sensitive=False, show_default=False)],
 ) -> None:
     """Print the shell completion script for bash, zsh or fish.
 

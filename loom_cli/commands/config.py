@@ -71,7 +71,7 @@ ProfileOption = Annotated[
         show_default=False,
     ),
 ]
-KeyArgument = Annotated[str, typer.Argument(metavar="KEY", help="Setting name: api_url, output, address or timeout.", show_default=False)]
+KeyArgument = Annotated[str, typer.Argument(metavar="KEY", help="Setting name: api_url, output, address, timeout, retries or retry_budget.", show_default=False)]
 
 config_app = typer.Typer(name="config", help=CONFIG_HELP, no_args_is_help=True)
 
