@@ -169,7 +169,14 @@ def encrypt_key(private_key: bytes, passphrase: str) -> dict:
     """Encrypt a 32-byte key as a keystore v3 with eth-account's default scrypt parameters."""
     from eth_account import Account
 
-    return normalize_keystore(Account.encrypt(private_key, passphrase), source="")
+    keystore = Account.encrypt(private_key, passphrase)
+    # eth-keyfile before 0.9 writes the AES counter as the shortest big-endian
+    # bytes of a random number, so about one keystore in 256 gets a 15-byte IV,
+    # which geth and ethers refuse. Putting the leading zero back keeps the
+    # counter's value, so the ciphertext stays valid.
+    params = keystore["crypto"]["cipherparams"]
+    params["iv"] = params["iv"].rjust(32, "0")
+    return normalize_keystore(keystore, source="")
 
 
 def decrypt_key(keystore: dict, passphrase: str, *, source: str | None = None) -> bytes:

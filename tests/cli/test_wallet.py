@@ -201,6 +201,19 @@ def test_encrypt_key_uses_default_scrypt():
     assert decrypt_key(keystore, PASSPHRASE) == KEY
 
 
+def test_encrypt_key_writes_full_16_byte_iv_when_random_iv_starts_with_zero(monkeypatch):
+    # Older eth-keyfile releases drop a leading zero byte of the IV; geth and
+    # ethers need all 16 bytes.
+    from Crypto import Random
+
+    monkeypatch.setattr(Random, "get_random_bytes", lambda size: b"\x00" + os.urandom(size - 1))
+    keystore = encrypt_key(KEY, PASSPHRASE)
+    iv = keystore["crypto"]["cipherparams"]["iv"]
+    assert len(iv) == 32
+    assert iv.startswith("00")
+    assert decrypt_key(keystore, PASSPHRASE) == KEY
+
+
 def test_decrypt_pbkdf2_keystore(fast_store_keystore):
     assert decrypt_key(fast_store_keystore, PASSPHRASE) == KEY
 
