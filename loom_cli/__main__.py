@@ -22,12 +22,31 @@ def main() -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
 
+    # The root help is replayed from a cache when nothing it depends on has
+    # changed, which spares importing Typer and rich (loom_cli/helpcache.py).
+    cache = None
+    if sys.argv[1:] in ([], ["--help"], ["-h"]):
+        import os
+
+        from loom_cli.helpcache import HelpCache, replay
+
+        cache = HelpCache.for_invocation(sys.argv[1:], os.environ)
+        stored = cache.read() if cache is not None else None
+        if stored is not None:
+            code, text = stored
+            # A closed pipe ends quietly with 0, as for any other command.
+            sys.exit(code if replay(text) else 0)
+
     try:
         from loom_cli.app import main as app_main
     except KeyboardInterrupt:
         # Ctrl-C while loom is still importing: exit like any interrupted command, without a traceback.
         sys.exit(130)
-    app_main()
+    if cache is None:
+        app_main()
+    else:
+        with cache.recording():
+            app_main()
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = (
     "loom --version",
     "loom --help",
+    "loom --help, first run",
     "heavy modules on loom --version",
-    "heavy modules on loom --help",
+    "heavy modules on loom --help, first run",
+    "heavy modules on loom --help, cached",
     "loom login minus key derivation",
     "loom jobs list (20 jobs",
     "heavy modules on loom jobs list",

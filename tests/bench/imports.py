@@ -28,10 +28,12 @@ HEAVY_MODULES: dict[str, str] = {
     "pydantic": "about 40 ms",
 }
 
-# Heavy modules that must stay out of each fast path. `--version` prints
-# before Typer is imported. pydantic is loaded only to check job specs (and by
-# Typer 0.29 for every command, the reason loom pins Typer 0.28).
+# Heavy modules that must stay out of each fast path. `--version`, and the
+# root help once it is cached, print before Typer is imported. pydantic is
+# loaded only to check job specs (and by Typer 0.29 for every command, the
+# reason loom pins Typer 0.28).
 NOT_ON_VERSION = ("eth_account", "fastapi", "starlette", "uvicorn", "jwt", "yaml", "pydantic", "typer", "rich", "httpx")
+NOT_ON_CACHED_HELP = NOT_ON_VERSION
 NOT_ON_ROOT_HELP = ("eth_account", "fastapi", "starlette", "uvicorn", "jwt", "yaml", "pydantic")
 NOT_ON_COMMAND_HELP = ("eth_account", "fastapi", "starlette", "uvicorn", "jwt", "yaml", "pydantic")
 NOT_ON_READ_COMMANDS = ("eth_account", "fastapi", "starlette", "uvicorn", "yaml", "pydantic")
