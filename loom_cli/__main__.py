@@ -37,6 +37,7 @@ def main() -> None:
             # A closed pipe ends quietly with 0, as for any other command.
             sys.exit(code if replay(text) else 0)
 
+    _leave_out_httpx_cli()
     try:
         from loom_cli.app import main as app_main
     except KeyboardInterrupt:
@@ -47,6 +48,23 @@ def main() -> None:
     else:
         with cache.recording():
             app_main()
+
+
+def _leave_out_httpx_cli() -> None:
+    """Keep httpx from importing its own command-line client, which loom never runs.
+
+    httpx loads that client (Click, Pygments, rich.progress: about 35 ms) at
+    import time whenever Click is installed, as it is with the sandbox extra's
+    uvicorn. A stand-in module under the same name spares every API command that cost.
+    """
+    import types
+
+    def main() -> None:
+        raise SystemExit("httpx's command-line client is not loaded inside loom; run the httpx command instead")
+
+    stand_in = types.ModuleType("httpx._main", "Stand-in for httpx's command-line client inside loom.")
+    stand_in.main = main  # type: ignore[attr-defined]
+    sys.modules.setdefault("httpx._main", stand_in)
 
 
 if __name__ == "__main__":
