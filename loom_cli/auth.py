@@ -321,9 +321,12 @@ def login(app: AppContext, account_or_signer: LocalAccount | Signer, *, client: 
             f"POST /auth/login returned a token for {escape_control(address)}, not {signer.address}",
             request_id=login_response.request_id,
         )
-    expires = token_expiry(token)
+    # The contract's expires_at comes first: decoding the JWT instead would
+    # import PyJWT (about 25 ms) on every login.
+    expires_at = login_response.data.get("expires_at") if isinstance(login_response.data, dict) else None
+    expires = parse_timestamp(expires_at) if isinstance(expires_at, str) else None
     if expires is None:
-        expires = parse_timestamp(_field(login_response, "expires_at"))
+        expires = token_expiry(token)
     if expires is None:
         raise ApiUnavailableError("POST /auth/login returned a token without a readable expiry", request_id=login_response.request_id)
     return StoredToken(token=token, api_url=api.base_url, address=signer.address, expires_at=format_timestamp(expires))

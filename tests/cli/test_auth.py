@@ -31,7 +31,7 @@ from loom_cli.auth import (
 )
 from loom_cli.context import AppContext, GlobalOptions
 from loom_cli.credentials import StoredToken
-from loom_cli.errors import AuthError, UsageError
+from loom_cli.errors import ApiUnavailableError, AuthError, UsageError
 from tests.fixtures.keyring import TEST_KEYS, fast_keystore
 
 API = "https://api.example.invalid/v1"
@@ -234,6 +234,47 @@ def test_login_refuses_signature_from_another_wallet(tmp_path: Path):
     assert other.address in caught.value.message
     assert address in caught.value.message
     assert [request.method for request in requests.seen] == ["GET"]
+
+
+def login_answering(token: str, expires_at: object):
+    """A server whose login returns `token` and `expires_at` for the test key's address."""
+    address = Account.from_key(TEST_KEYS[0]).address
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/auth/nonce"):
+            return httpx.Response(200, json={"address": address, "nonce": "abcdefgh12345678", "expires_at": "2030-01-01T00:00:00.000000Z"})
+        return httpx.Response(200, json={"token": token, "token_type": "Bearer", "expires_at": expires_at, "address": address})
+
+    return answer
+
+
+def test_login_expiry_from_expires_at(tmp_path: Path):
+    # An opaque token: the expiry can come only from the response field.
+    app = make_app(tmp_path, Requests(login_answering("opaque-token", "2031-02-03T04:05:06Z")))
+
+    stored = login(app, Account.from_key(TEST_KEYS[0]))
+
+    assert stored.expires_at == "2031-02-03T04:05:06.000000Z"
+
+
+@pytest.mark.parametrize("expires_at", ["x", None, 12345])
+def test_login_expiry_falls_back_to_jwt_exp(tmp_path: Path, expires_at: object):
+    exp = 1_900_000_000
+    token = make_jwt(Account.from_key(TEST_KEYS[0]).address, exp)
+    app = make_app(tmp_path, Requests(login_answering(token, expires_at)))
+
+    stored = login(app, Account.from_key(TEST_KEYS[0]))
+
+    assert stored.expires_at == time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(exp))
+
+
+def test_login_without_any_expiry_fails(tmp_path: Path):
+    app = make_app(tmp_path, Requests(login_answering("opaque-token", "soon")))
+
+    with pytest.raises(ApiUnavailableError) as caught:
+        login(app, Account.from_key(TEST_KEYS[0]))
+
+    assert "without a readable expiry" in caught.value.message
 
 
 @pytest.mark.parametrize(
