@@ -168,6 +168,9 @@ class HelpCache:
         # With stdout or stderr closed (`loom -h >&-`), Python sets them to None, and Typer handles that.
         if tuple(args) not in _HELP_ARGS or COMPLETE_VAR in env or sys.stdout is None or sys.stderr is None:
             return None
+        # On Windows, rich also asks the console which features it has, and the key cannot see that.
+        if sys.platform == "win32":
+            return None
         try:
             folder = cache_dir(env)
             if folder is None:

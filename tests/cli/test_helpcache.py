@@ -214,4 +214,9 @@ def test_entry_only_for_root_help_arguments():
     for args in (["jobs"], ["--help", "--help"], ["-hv"], ["--version"]):
         assert HelpCache.for_invocation(args, os.environ) is None
     assert HelpCache.for_invocation(["--help"], {**os.environ, COMPLETE_VAR: "complete_zsh"}) is None
+
+
+def test_no_entry_on_windows(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert HelpCache.for_invocation(["--help"], os.environ) is None
     assert COMPLETE_VAR == helpcache.COMPLETE_VAR
