@@ -1,0 +1,42 @@
+"""`python -m loom_cli` exits with loom's own code after Ctrl-C.
+
+CPython's `-m` runner exits by SIGINT when the last exec() of a string ended
+in a KeyboardInterrupt, even when the program caught it and chose another
+exit code. Ctrl-C can land inside such an exec() (dataclass creation runs
+one), so these tests put a caught KeyboardInterrupt there on purpose.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import loom_env
+
+# Loaded by Python at start-up (sitecustomize): replaces loom's main with one
+# that catches a KeyboardInterrupt raised inside exec() and exits 130, as
+# loom does after Ctrl-C.
+SITECUSTOMIZE = """\
+import loom_cli.app
+
+
+def interrupted_main(argv=None):
+    try:
+        exec("raise KeyboardInterrupt", {})
+    except KeyboardInterrupt:
+        raise SystemExit(130)
+
+
+loom_cli.app.main = interrupted_main
+"""
+
+
+def test_module_run_exits_130_after_interrupt(tmp_path: Path):
+    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+    env = loom_env({"PYTHONPATH": str(tmp_path)})
+
+    result = subprocess.run([sys.executable, "-m", "loom_cli", "jobs", "list"], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr
