@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 
 # make_party is a fixture, found by pytest through this import.
 from tests.e2e.test_workflow import PartyFactory, make_party  # noqa: F401
-from tests.helpers import loom_env
+from tests.helpers import loom_env, run_loom
 
 pytestmark = pytest.mark.e2e
 
@@ -111,3 +112,27 @@ def test_watch_draws_live_table(make_party: PartyFactory):
     for text in ("ID", "NAME", "STATUS", "WORKER", job_id, "Score support tickets", "Cancelled", "Done: 1 Cancelled."):
         assert text in session.output
     assert "Traceback" not in session.output
+
+
+def test_manual_login_reads_signature_unechoed(make_party: PartyFactory):
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    party = make_party("manual", token=False)
+    env = {name: value for name, value in party.env.items() if name != "LOOM_PRIVATE_KEY"}
+
+    session = TerminalSession(["login", "--address", party.address, "--manual"], env)
+    session.expect("Signature (0x followed by 130 hex digits): ")
+    nonce = re.search(r"^  ([A-Za-z0-9]{16,64})\r?$", session.output, re.MULTILINE)
+    assert nonce, session.output
+    signed = Account.sign_message(encode_defunct(text=nonce.group(1)), party.account.key)
+    signature = "0x" + bytes(signed.signature).hex()
+    session.send(signature)
+
+    assert session.finish() == 0, session.output
+    assert "Logged in." in session.output
+    # The terminal does not echo the pasted signature.
+    assert signature[2:] not in session.output
+    whoami = run_loom("whoami", "-o", "json", env=env)
+    assert whoami.returncode == 0, whoami.stderr
+    assert party.address in whoami.stdout
