@@ -165,11 +165,15 @@ def parse_private_key(text: str, *, source: str) -> bytes:
     return bytes.fromhex(value)
 
 
-def encrypt_key(private_key: bytes, passphrase: str) -> dict:
-    """Encrypt a 32-byte key as a keystore v3 with eth-account's default scrypt parameters."""
+def encrypt_key(private_key: bytes, passphrase: str, *, kdf: str = "scrypt", iterations: int | None = None) -> dict:
+    """Encrypt a 32-byte key as a keystore v3, by default with eth-account's scrypt parameters.
+
+    `kdf` ("scrypt" or "pbkdf2") and `iterations` (scrypt's n, or pbkdf2's
+    rounds) let tests make keystores that decrypt in milliseconds.
+    """
     from eth_account import Account
 
-    keystore = Account.encrypt(private_key, passphrase)
+    keystore = Account.encrypt(private_key, passphrase, kdf=kdf, iterations=iterations)
     # eth-keyfile before 0.9 writes the AES counter as the shortest big-endian
     # bytes of a random number, so about one keystore in 256 gets a 15-byte IV,
     # which geth and ethers refuse. Putting the leading zero back keeps the

@@ -194,9 +194,9 @@ class World:
 
     def keystore_file(self, account: Any, passphrase: str, name: str = "keystore.json") -> str:
         """Write `account`'s key as a keystore v3 file with cheap scrypt parameters."""
-        from eth_account import Account
+        from loom_cli.wallet import encrypt_key
 
-        keystore = Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=CHEAP_SCRYPT_N)
+        keystore = encrypt_key(bytes(account.key), passphrase, kdf="scrypt", iterations=CHEAP_SCRYPT_N)
         return self.file(name, json.dumps(keystore))
 
     def stored_wallet(self, passphrase: str = "correct horse") -> Any:
