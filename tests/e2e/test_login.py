@@ -497,10 +497,15 @@ def test_rejected_loom_token_exits_3(sandbox_url: str, new_account: Callable[[],
 
 
 @pytest.mark.slow
-def test_parallel_processes_renew_once(sandbox_url: str, new_account: Callable[[], Any]):
+@pytest.mark.parametrize("key_source", ["private key", "stored wallet"])
+def test_parallel_processes_renew_once(sandbox_url: str, new_account: Callable[[], Any], key_source: str):
     account = new_account()
     store_token_for(sandbox_url, account.address, "expired.token.value", "2000-01-01T00:00:00.000000Z")
-    env = loom_env({"LOOM_PRIVATE_KEY": key_hex(account)})
+    if key_source == "private key":
+        env = loom_env({"LOOM_PRIVATE_KEY": key_hex(account)})
+    else:
+        store().set_keystore(account.address, fast_keystore(bytes(account.key), PASSPHRASE))
+        env = loom_env({"LOOM_PASSPHRASE": PASSPHRASE})
 
     processes = [
         subprocess.Popen(
