@@ -67,8 +67,8 @@ _RENDER_LIBRARIES = ("typer", "rich")
 _MAX_ENTRIES = 16
 
 
-def cache_dir(env: Mapping[str, str]) -> str | None:
-    """Return loom's cache folder, the same one platformdirs gives, or None when there is no home."""
+def cache_dir(env: Mapping[str, str]) -> str:
+    """Return loom's cache folder, the same one platformdirs gives."""
     override = env.get("LOOM_CONFIG_DIR")
     if override:
         return os.path.join(os.path.expanduser(override), "cache")
@@ -172,10 +172,7 @@ class HelpCache:
         if sys.platform == "win32":
             return None
         try:
-            folder = cache_dir(env)
-            if folder is None:
-                return None
-            return cls(tuple(args), folder, invocation_key(tuple(args), env))
+            return cls(tuple(args), cache_dir(env), invocation_key(tuple(args), env))
         except Exception:
             return None
 
