@@ -138,9 +138,10 @@ def invocation_key(args: tuple[str, ...], env: Mapping[str, str]) -> str:
     """Everything the root help's bytes depend on, one item a line."""
     from loom_cli import __version__
 
+    # `-h` and `--help` print the same page, so they share an entry.
     lines = [
         _FORMAT,
-        f"args={' '.join(args)}",
+        f"args={'--help' if args == ('-h',) else ' '.join(args)}",
         f"loom={__version__}",
         f"python={sys.executable}:{sys.version}",
         f"platform={sys.platform}",

@@ -40,6 +40,14 @@ def test_replay_matches_render_and_exit_code(isolated_env: Path, args: tuple[str
     assert replayed.stderr == rendered.stderr == ""
 
 
+def test_short_and_long_help_share_an_entry(isolated_env: Path):
+    long_form = run_loom("--help")
+    short_form = run_loom("-h")
+
+    assert short_form.stdout == long_form.stdout
+    assert len(cache_files(isolated_env)) == 1
+
+
 def test_replay_imports_neither_typer_nor_rich():
     first = snapshot_imports("--help")
     assert first.returncode == 0, first.stderr
