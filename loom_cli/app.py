@@ -54,7 +54,7 @@ def root(
     json_: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, or nothing.")] = False,
     verbose: Annotated[
-        int, typer.Option("--verbose", "-v", count=True, help="Log HTTP requests and timings to stderr (secrets redacted); -vv adds headers.")
+        int, typer.Option("--verbose", "-v", count=True, metavar="", show_default=False, help="Log HTTP requests and timings to stderr (secrets redacted); -vv adds headers.")
     ] = 0,
     no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colour (also NO_COLOR or TERM=dumb).")] = False,
     timeout: Annotated[
