@@ -306,3 +306,13 @@ def test_read_commands_skip_heavy_packages(sandbox_url, args):
     snapshot = snapshot_imports(*args, env=loom_env({"LOOM_API_URL": sandbox_url}))
     assert snapshot.returncode in (0, 4), snapshot.stderr
     assert snapshot.loaded(NOT_ON_READ_COMMANDS) == []
+
+
+def test_api_url_without_v1_gets_hint(sandbox_url: str):
+    bare = sandbox_url.removesuffix("/v1")
+
+    result = run_loom("--api-url", bare, "jobs", "list")
+
+    assert result.returncode == 4
+    assert f"pass --api-url {bare}/v1" in result.stderr
+    assert "Traceback" not in result.stderr
