@@ -20,6 +20,8 @@ def main() -> None:
             # The reader went away (`loom --version | true`): end quietly, and keep
             # the interpreter's last flush from raising again.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError as exc:
+            _exit_on_write_error(exc)
         return
 
     # The root help is replayed from a cache when nothing it depends on has
@@ -30,12 +32,17 @@ def main() -> None:
 
         from loom_cli.helpcache import HelpCache, replay
 
-        cache = HelpCache.for_invocation(sys.argv[1:], os.environ)
-        stored = cache.read() if cache is not None else None
-        if stored is not None:
-            code, text = stored
-            # A closed pipe ends quietly with 0, as for any other command.
-            sys.exit(code if replay(text) else 0)
+        try:
+            cache = HelpCache.for_invocation(sys.argv[1:], os.environ)
+            stored = cache.read() if cache is not None else None
+            if stored is not None:
+                code, text = stored
+                # A closed pipe ends quietly with 0, as for any other command.
+                sys.exit(code if replay(text) else 0)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except OSError as exc:
+            _exit_on_write_error(exc)
 
     _leave_out_httpx_cli()
     try:
@@ -48,6 +55,15 @@ def main() -> None:
     else:
         with cache.recording():
             app_main()
+
+
+def _exit_on_write_error(exc: OSError) -> None:
+    """Report a failed write to stdout (a full disk, /dev/full) in one line, or re-raise any other error."""
+    from loom_cli.errors import WRITE_ERRNOS, exit_on_write_error
+
+    if exc.errno in WRITE_ERRNOS:
+        exit_on_write_error(exc)
+    raise exc
 
 
 def _leave_out_httpx_cli() -> None:

@@ -15,7 +15,7 @@ import typer
 from loom_cli import __version__
 from loom_cli.commands import auth, completion, config, demo, jobs, results, sandbox, wallet
 from loom_cli.context import AppContext, GlobalOptions
-from loom_cli.errors import ExitCode, LoomError, UsageError, WatchOutcome
+from loom_cli.errors import WRITE_ERRNOS, ExitCode, LoomError, UsageError, WatchOutcome, exit_on_write_error
 from loom_cli.options import OUTPUT_HELP, OutputFormat, output_value
 
 app = typer.Typer(
@@ -150,5 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         _exit_quietly_on_broken_pipe()
         sys.exit(0)
+    except OSError as exc:
+        if exc.errno in WRITE_ERRNOS:
+            exit_on_write_error(exc)
+        raise
     except KeyboardInterrupt:
         sys.exit(int(ExitCode.INTERRUPTED))

@@ -17,8 +17,9 @@ escapes a command is a bug and exits 1.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
-from typing import Any
+from typing import Any, NoReturn
 
 
 class ExitCode(IntEnum):
@@ -118,3 +119,29 @@ class WatchOutcome(Exception):
     def __init__(self, exit_code: ExitCode) -> None:
         super().__init__(exit_code.name)
         self.exit_code = exit_code
+
+
+# errno values of a write that failed because of where the output goes (a full
+# disk, /dev/full, a read-only or failing device), not because of loom.
+WRITE_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO", "EROFS") if hasattr(errno, name)
+)
+
+
+def exit_on_write_error(exc: OSError) -> NoReturn:
+    """Report a failed write in one line on stderr, discard the rest of stdout and exit 1."""
+    import os
+    import sys
+
+    target = exc.filename if isinstance(exc.filename, str) else "the output"
+    try:
+        sys.stderr.write(f"error: cannot write {target}: {exc.strerror or exc}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    # Send what Python still buffers for stdout to /dev/null, so its last flush cannot fail again.
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    sys.exit(int(ExitCode.BUG))

@@ -8,11 +8,14 @@ one), so these tests put a caught KeyboardInterrupt there on purpose.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import loom_env
+import pytest
+
+from tests.helpers import loom_env, run_loom
 
 # Loaded by Python at start-up (sitecustomize): replaces loom's main with one
 # that catches a KeyboardInterrupt raised inside exec() and exits 130, as
@@ -40,3 +43,20 @@ def test_module_run_exits_130_after_interrupt(tmp_path: Path):
 
     assert result.returncode == 130, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    ("args", "cached_help"),
+    [(("--version",), False), (("--help",), False), (("--help",), True), (("jobs", "schema"), False), (("jobs", "init", "-"), False)],
+    ids=["version", "help rendered", "help from cache", "schema", "init"],
+)
+def test_full_device_gives_one_line_error(args: tuple[str, ...], cached_help: bool):
+    if cached_help:
+        run_loom("--help")
+
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "loom_cli", *args], env=loom_env(), stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+
+    assert result.returncode == 1
+    assert result.stderr == "error: cannot write the output: No space left on device\n"
