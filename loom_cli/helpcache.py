@@ -7,15 +7,16 @@ text depends only on loom's code, the Typer and rich in use, the terminal
 once through Typer, as before, and replayed while none of those change.
 
 Every input that can change the render is part of the cache key, kept in full
-in the cache file, and compared on each read; a file that does not match, or
-cannot be read, means a normal render. The key holds no values of variables
-outside a fixed list of terminal and colour settings, so no secret can reach it.
-Nothing in this module may fail a command: any error means "no cache".
+in the cache file and compared on each read. A file that does not match, or
+cannot be read, means a normal render. The key contains the values of a
+fixed list of terminal, colour and locale variables and of no others, so no
+secret can reach it. Nothing in this module may fail a command: any error means "no cache".
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Iterator, Mapping
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 from typing import TextIO
 
 # Bumped when the file layout below changes.
-_FORMAT = "loom-help-cache 1"
+_FORMAT = "loom-help-cache 2"
 
 # The root invocations whose output is the root help: bare `loom` (which also
 # exits 2, as Click does for a group without a command) and the help flags.
@@ -32,7 +33,8 @@ _HELP_ARGS = ((), ("--help",), ("-h",))
 # Same as loom_cli.commands.completion.COMPLETE_VAR, which imports Typer.
 COMPLETE_VAR = "_LOOM_COMPLETE"
 
-# Environment variables that Typer, Click or rich read while rendering help.
+# Environment variables that Typer, Click, rich or gettext (Typer translates
+# its panel titles) read while rendering help.
 _RENDER_ENV = (
     "TERM",
     "COLORTERM",
@@ -52,23 +54,30 @@ _RENDER_ENV = (
     "GITHUB_ACTIONS",
     "DATABRICKS_RUNTIME_VERSION",
     "TYPER_USE_RICH",
+    "_TYPER_FORCE_DISABLE_TERMINAL",
+    "_TYPER_STANDARD_TRACEBACK",
     "PYTHONIOENCODING",
     "PYTHONUTF8",
     "LANG",
+    "LANGUAGE",
     "LC_ALL",
     "LC_CTYPE",
+    "LC_MESSAGES",
 )
-_RENDER_ENV_PREFIXES = ("_TYPER_", "TYPER_", "RICH_")
 
-# The libraries whose code shapes the render. A reinstall replaces their files, which changes their stamps.
+# The libraries whose code shapes the render. Every source file of theirs is stamped.
 _RENDER_LIBRARIES = ("typer", "rich")
 
-# Old entries beyond this many (one per terminal size and colour mode) are removed.
+# Entries beyond this many are removed, least recently used first. Each mix of
+# arguments, terminal size, tty state and colour settings has its own entry.
 _MAX_ENTRIES = 16
+
+# A root help page is about 5 KB, or 10 KB in colour, so a larger entry is not one.
+_MAX_ENTRY_BYTES = 1 << 20
 
 
 def cache_dir(env: Mapping[str, str]) -> str:
-    """Return loom's cache folder, the same one platformdirs gives."""
+    """Return loom's cache folder: `cache` in LOOM_CONFIG_DIR, else the one platformdirs gives."""
     override = env.get("LOOM_CONFIG_DIR")
     if override:
         return os.path.join(os.path.expanduser(override), "cache")
@@ -90,9 +99,8 @@ def _file_stamp(path: str) -> str:
     return f"{path}:{status.st_ino}:{status.st_size}:{status.st_mtime_ns}"
 
 
-def _source_stamps() -> list[str]:
-    """Stamp every loom source file, so an edited editable install renders anew."""
-    root = os.path.dirname(os.path.abspath(__file__))
+def _tree_stamps(root: str) -> list[str]:
+    """Stamp every Python source file under `root`, so an upgrade or an edit renders anew."""
     stamps = []
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = sorted(name for name in subfolders if name != "__pycache__")
@@ -107,7 +115,9 @@ def _library_stamps() -> list[str]:
     for name in _RENDER_LIBRARIES:
         spec = find_spec(name)
         origin = spec.origin if spec is not None else None
-        stamps.append(f"{name}={_file_stamp(origin) if origin else '-'}")
+        stamps.append(f"{name}={origin}")
+        if origin:
+            stamps.extend(_tree_stamps(os.path.dirname(origin)))
     return stamps
 
 
@@ -129,9 +139,7 @@ def _terminal_state() -> list[str]:
 
 
 def _render_env(env: Mapping[str, str]) -> list[str]:
-    names = set(_RENDER_ENV)
-    names.update(name for name in env if name.startswith(_RENDER_ENV_PREFIXES))
-    return [f"{name}={env[name]!r}" for name in sorted(names) if name in env]
+    return [f"{name}={env[name]!r}" for name in _RENDER_ENV if name in env]
 
 
 def invocation_key(args: tuple[str, ...], env: Mapping[str, str]) -> str:
@@ -146,7 +154,7 @@ def invocation_key(args: tuple[str, ...], env: Mapping[str, str]) -> str:
         f"python={sys.executable}:{sys.version}",
         f"platform={sys.platform}",
         *_library_stamps(),
-        *_source_stamps(),
+        *_tree_stamps(os.path.dirname(os.path.abspath(__file__))),
         *_terminal_state(),
         *_render_env(env),
     ]
@@ -156,10 +164,11 @@ def invocation_key(args: tuple[str, ...], env: Mapping[str, str]) -> str:
 class HelpCache:
     """One cache entry: the root help for these arguments in this terminal."""
 
-    def __init__(self, args: tuple[str, ...], folder: str, key: str) -> None:
+    def __init__(self, args: tuple[str, ...], folder: str, key: str, env: Mapping[str, str]) -> None:
         self.args = args
         self.folder = folder
         self.key = key
+        self.env = env
         self.path = os.path.join(folder, f"help-{zlib.crc32(key.encode('utf-8')):08x}.txt")
 
     @classmethod
@@ -169,41 +178,61 @@ class HelpCache:
         # With stdout or stderr closed (`loom -h >&-`), Python sets them to None, and Typer handles that.
         if tuple(args) not in _HELP_ARGS or COMPLETE_VAR in env or sys.stdout is None or sys.stderr is None:
             return None
-        # On Windows, rich also asks the console which features it has, and the key cannot see that.
+        # On Windows, rich also queries the console's features, which the key does not include.
         if sys.platform == "win32":
             return None
         try:
-            return cls(tuple(args), cache_dir(env), invocation_key(tuple(args), env))
+            folder = cache_dir(env)
+            # Without a home or with a relative XDG_CACHE_HOME, the folder would land in the working directory.
+            if not os.path.isabs(folder):
+                return None
+            return cls(tuple(args), folder, invocation_key(tuple(args), env), env)
         except Exception:
             return None
 
     def read(self) -> tuple[int, str] | None:
         """Return the stored (exit code, text), or None unless the entry matches this key exactly."""
         try:
-            with open(self.path, encoding="utf-8", newline="") as handle:
-                content = handle.read()
+            # Only a regular file: a FIFO would block and a link to /dev/zero would never end.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except (OSError, AttributeError):
+            return None
+
+        try:
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode) or status.st_size > _MAX_ENTRY_BYTES:
+                return None
+            content = os.read(fd, _MAX_ENTRY_BYTES + 1).decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return None
+        finally:
+            os.close(fd)
+
         header, separator, text = content.partition("\n\n")
         if not separator:
             return None
         first, _, rest = header.partition("\n")
-        code_field, _, length_field = first.partition(" ")
+        fields = first.split(" ")
         try:
-            code, length = int(code_field), int(length_field)
-        except ValueError:
+            code, length, checksum = int(fields[0]), int(fields[1]), int(fields[2], 16)
+        except (ValueError, IndexError):
             return None
-        if rest != self.key or len(text) != length:
+        if rest != self.key or len(text) != length or zlib.crc32(text.encode("utf-8")) != checksum:
             return None
+        # Mark the entry as used, so pruning removes the least recently used ones.
+        try:
+            os.utime(self.path)
+        except OSError:
+            pass
         return code, text
 
     def write(self, code: int, text: str) -> None:
         """Store the render, unless the cache folder cannot be written to."""
-        content = f"{code} {len(text)}\n{self.key}\n\n{text}"
+        content = f"{code} {len(text)} {zlib.crc32(text.encode('utf-8')):08x}\n{self.key}\n\n{text}"
         tmp = f"{self.path}.{os.getpid()}.tmp"
         try:
             os.makedirs(self.folder, mode=0o700, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
                 handle.write(content)
             os.replace(tmp, self.path)
@@ -230,8 +259,10 @@ class HelpCache:
     def recording(self) -> Iterator[None]:
         """Record what the normal render prints, and store it if the run was a clean help page.
 
-        Only a render that wrote nothing to stderr and ended with the exit code
-        the arguments call for (0 for the help flags, 2 for a bare `loom`) is kept.
+        Only a clean render is kept: nothing on stderr, and the exit code the
+        arguments call for (0 for the help flags, 2 for a bare `loom`). The key
+        must also be the same at the end as at the start, because a terminal
+        resized during the render may have changed the page.
         """
         stdout = _Recorder(sys.stdout)
         stderr = _Recorder(sys.stderr)
@@ -249,7 +280,12 @@ class HelpCache:
             sys.stdout, sys.stderr = stdout.target, stderr.target
             expected = 2 if not self.args else 0
             if code == expected and stdout.clean and stderr.clean and not stderr.parts and stdout.parts:
-                self.write(expected, "".join(stdout.parts))
+                try:
+                    unchanged = invocation_key(self.args, self.env) == self.key
+                except Exception:
+                    unchanged = False
+                if unchanged:
+                    self.write(expected, "".join(stdout.parts))
 
 
 class _Recorder:

@@ -7,6 +7,7 @@ code, and anything that could change the page must lead to a new render.
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -126,6 +127,8 @@ def test_unwritable_cache_still_prints_help(isolated_env: Path):
 
 def test_key_excludes_secrets(isolated_env: Path):
     secrets = {
+        "RICH_API_TOKEN": "sk-live-not-a-real-token-0123456789",
+        "TYPER_CLOUD_SECRET": "hunter2-but-longer",
         "LOOM_PRIVATE_KEY": "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318",
         "LOOM_PASSPHRASE": "correct horse battery staple",
         "LOOM_TOKEN": "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl",
@@ -168,8 +171,79 @@ def test_replay_to_closed_pipe_exits_quietly():
 
 
 def test_closed_stdout_skips_cache(isolated_env: Path):
-    result = subprocess.run([sys.executable, "-m", "loom_cli", "--help"], env=loom_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True, timeout=60)
-    assert result.returncode == 0
+    # `exec >&-` starts loom with file descriptor 1 closed, so Python sets sys.stdout to None.
+    command = f"exec {shlex.quote(sys.executable)} -m loom_cli --help >&-"
+    result = subprocess.run(["sh", "-c", command], env=loom_env(), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert cache_files(isolated_env) == []
+
+
+def test_special_file_entry_is_ignored(isolated_env: Path):
+    expected = run_loom("--help").stdout
+    (entry,) = cache_files(isolated_env)
+
+    entry.unlink()
+    os.mkfifo(entry)
+    from_fifo = run_loom("--help", timeout=30)
+    entry.unlink()
+    entry.symlink_to("/dev/zero")
+    from_link = run_loom("--help", timeout=30)
+
+    assert from_fifo.stdout == expected
+    assert from_link.stdout == expected
+
+
+def test_edit_of_same_length_is_rendered_again(isolated_env: Path):
+    expected = run_loom("--help").stdout
+    (entry,) = cache_files(isolated_env)
+    entry.write_text(entry.read_text(encoding="utf-8").replace("Usage: loom", "Usage: LOOM"), encoding="utf-8")
+
+    assert run_loom("--help").stdout == expected
+
+
+def test_terminal_change_during_render_stores_nothing(isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    cache = HelpCache.for_invocation(["--help"], os.environ)
+    assert cache is not None
+    # The terminal is resized while the page renders.
+    monkeypatch.setattr(helpcache, "_terminal_state", lambda: ["fd1:tty=1:size=150x40"])
+
+    with pytest.raises(SystemExit), cache.recording():
+        print("Usage: loom [OPTIONS] COMMAND [ARGS]...")
+        raise SystemExit(0)
+
+    assert "Usage: loom" in capsys.readouterr().out
+    assert cache_files(isolated_env) == []
+
+
+def test_replay_marks_entry_as_used(isolated_env: Path):
+    run_loom("--help")
+    (entry,) = cache_files(isolated_env)
+    os.utime(entry, (1_000_000, 1_000_000))
+
+    run_loom("--help")
+
+    assert entry.stat().st_mtime > 1_000_000
+
+
+def test_relative_cache_folder_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("LOOM_CONFIG_DIR")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+
+    result = subprocess.run(
+        [sys.executable, "-m", "loom_cli", "--help"],
+        env=loom_env({"XDG_CACHE_HOME": "relative-cache", "HOME": str(tmp_path / "home")}),
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert list(workdir.iterdir()) == []
 
 
 def test_other_invocations_are_not_cached(isolated_env: Path):
@@ -209,6 +283,8 @@ def test_key_tracks_sources_and_libraries(monkeypatch: pytest.MonkeyPatch):
     key = invocation_key(("--help",), {})
     app_py = os.path.join(os.path.dirname(helpcache.__file__), "app.py")
     assert app_py in key
+    assert os.path.join("typer", "rich_utils.py") in key
+    assert os.path.join("rich", "console.py") in key
     assert "typer=" in key
     assert "rich=" in key
 
