@@ -90,6 +90,25 @@ for module in (auth, wallet, jobs, results, config, sandbox, demo, completion):
     module.register(app)
 
 
+def _exit_on_usage_error(exc: typer.TyperException) -> None:
+    """Print a Click usage error (unknown command or option, invalid value) as loom's error and hint lines."""
+    from loom_cli.text import escape_control
+
+    exit_code = getattr(exc, "exit_code", None)
+    format_message = getattr(exc, "format_message", None)
+    if not isinstance(exit_code, int) or format_message is None:
+        raise exc
+    # A group run without a command has already printed its help page.
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        sys.exit(exit_code)
+    lines = [f"error: {format_message()}"]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        lines.append(f"hint: see the usage with: {ctx.command_path} --help")
+    sys.stderr.write(escape_control("\n".join(lines), keep_newlines=True) + "\n")
+    sys.exit(exit_code)
+
+
 def _exit_quietly_on_broken_pipe() -> None:
     # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -132,7 +151,16 @@ def main(argv: list[str] | None = None) -> None:
     """Run loom and exit with the documented code; only bugs exit 1."""
     stdout_at_start = _stdout_identity()
     try:
-        app(args=argv, prog_name="loom")
+        # Outside standalone mode, Click's usage errors reach loom, which prints
+        # them in its own one-line form instead of Typer's framed panel.
+        result = app(args=argv, prog_name="loom", standalone_mode=False)
+        sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
+    except typer.TyperException as exc:
+        _exit_on_usage_error(exc)
+    except typer.Abort:
+        # Click raises Abort when a prompt meets the end of input.
+        sys.stderr.write("error: aborted: the input ended before an answer was given\n")
+        sys.exit(int(ExitCode.USAGE))
     except SystemExit as exc:
         # Typer and rich exit with status 1 when help or a completion script
         # meets a closed pipe. Like a data command, loom then ends quietly with 0.
