@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -253,7 +253,7 @@ class _Checker:
             check = fields.get(key) if isinstance(key, str) else None
             if check is None:
                 known = ", ".join(fields)
-                self.problem(field_path, f"is not a known field (known fields: {known})")
+                self.problem(field_path, f"is not a known field{_did_you_mean(key, fields)} (known fields: {known})")
                 continue
             if item is None:
                 self.problem(field_path, "must not be null; leave the field out instead")
@@ -672,3 +672,13 @@ def spec_json_schema() -> dict:
             "labels": {**string_map, "description": "Free-form key/value labels."},
         },
     }
+
+
+def _did_you_mean(key: object, names: Iterable[str]) -> str:
+    """Return "; did you mean 'X'?" for the known name closest to a misspelt `key`, or ""."""
+    if not isinstance(key, str):
+        return ""
+    import difflib
+
+    close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
