@@ -59,6 +59,8 @@ class Column:
     header: str
     key: str | Callable[[dict], object]
     time: bool | None = None
+    # A wallet address, shown as 0x1a64…14F1 in tables on a terminal; key/value views and pipes keep it whole.
+    address: bool = False
 
     def value(self, item: dict) -> object:
         if callable(self.key):
@@ -70,6 +72,11 @@ class Column:
         if self.time is not None:
             return self.time
         return isinstance(self.key, str) and self.key.endswith("_at")
+
+
+def short_address(address: str) -> str:
+    """Shorten a long address to its first 6 and last 4 characters, as 0x1a64…14F1."""
+    return f"{address[:6]}…{address[-4:]}" if len(address) > 12 else address
 
 
 def lookup(item: Any, path: str) -> object:
@@ -356,6 +363,8 @@ class Renderer:
             if moment is not None:
                 age = humanize_age(moment, self.now())
                 return f"{value} ({age})" if exact_time else age
+        if column.address and self.terminal and not exact_time and isinstance(value, str):
+            value = short_address(value)
         return format_cell(value, multiline=multiline)
 
     def _table(self, items: Iterable[dict], columns: list[Column]) -> None:
@@ -405,9 +414,10 @@ class Renderer:
         from rich.text import Text
 
         table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold" if self.color else "")
-        for header in headers:
+        for index, header in enumerate(headers):
             # fold keeps every character of a long value, on more lines if needed.
-            table.add_column(header, overflow="fold")
+            # The first column holds ids, which stay on one line so they can be copied.
+            table.add_column(header, overflow="fold", no_wrap=index == 0)
         for row in rows:
             # Text cells are never parsed as markup, so "[bold]" shows literally.
             table.add_row(*(Text(cell) for cell in row))

@@ -170,9 +170,10 @@ def test_list_terminal_table_shows_age(sandbox_client, new_account, tmp_path):
     code, out, err, error = loom("jobs", "list", "--mine")
     assert error is None
     address = loom.account.address
+    # On a terminal the creator's address is shortened to its first 6 and last 4 characters.
     assert out.splitlines() == [
-        "ID                    NAME       STATUS  REWARD     CREATOR                                     WORKER  CREATED",
-        f"{job['id']}  first job  Open    12.5 LOOM  {address}  -       3m ago ",
+        "ID                    NAME       STATUS  REWARD     CREATOR      WORKER  CREATED",
+        f"{job['id']}  first job  Open    12.5 LOOM  {address[:6]}…{address[-4:]}  -       3m ago ",
     ]
 
 

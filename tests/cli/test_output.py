@@ -128,6 +128,28 @@ def test_terminal_table_folds_instead_of_truncating():
     assert "…" not in stdout.getvalue()
 
 
+ADDRESS = "0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1"
+
+
+def test_terminal_table_shortens_addresses_and_keeps_ids_whole():
+    stdout = io.StringIO()
+    renderer = Renderer(fmt="table", quiet=False, stdout=stdout, stderr=io.StringIO(), color=False, terminal=True, width=60, now=lambda: NOW)
+    job = {"id": "job_95H1dcNwL62HLaSj", "name": "a long job name that has to wrap", "worker": ADDRESS}
+
+    renderer.records([job], columns=[Column("ID", "id"), Column("NAME", "name"), Column("WORKER", "worker", address=True)])
+
+    text = stdout.getvalue()
+    assert "job_95H1dcNwL62HLaSj" in text
+    assert "0x1a64…14F1" in text
+    assert ADDRESS not in text
+
+
+def test_piped_table_keeps_addresses_whole():
+    renderer, stdout = make_renderer()
+    renderer.records([{"id": "job_1", "worker": ADDRESS}], columns=[Column("ID", "id"), Column("WORKER", "worker", address=True)])
+    assert ADDRESS in stdout.getvalue()
+
+
 def test_record_key_value_view_piped():
     renderer, stdout = make_renderer()
     renderer.record(JOBS[1])

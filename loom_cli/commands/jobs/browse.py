@@ -71,8 +71,8 @@ LIST_COLUMNS = [
     Column("NAME", "name"),
     Column("STATUS", "status"),
     Column("REWARD", _reward),
-    Column("CREATOR", "creator"),
-    Column("WORKER", "worker"),
+    Column("CREATOR", "creator", address=True),
+    Column("WORKER", "worker", address=True),
     Column("CREATED", "created_at"),
 ]
 

@@ -25,6 +25,7 @@ import typer
 from loom_cli.context import AppContext
 from loom_cli.errors import ApiUnavailableError, ExitCode, NotFoundError, UsageError, WatchOutcome
 from loom_cli.options import JsonOption, OutputOption, QuietOption, output_value
+from loom_cli.output import short_address
 from loom_cli.text import escape_control
 
 if TYPE_CHECKING:
@@ -529,8 +530,7 @@ def _make_view(app: AppContext, ids: list[str]) -> WatchView:
 def _short_address(address: object) -> str:
     if not isinstance(address, str) or not address:
         return "-"
-    text = escape_control(address)
-    return f"{text[:6]}…{text[-4:]}" if len(text) > 12 else text
+    return short_address(escape_control(address))
 
 
 def _parse_time(value: object) -> datetime | None:
