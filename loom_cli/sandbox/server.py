@@ -145,9 +145,16 @@ def serve(options: ServerOptions, *, stdout: TextIO, stderr: TextIO) -> int | No
     from loom_cli.sandbox.db import Database, DatabaseError
 
     handler = _configure_logging(stderr)
+    # The port comes first, so a port in use fails before the database is created or seeded.
+    try:
+        sock = bind_socket(options.host, options.port)
+    except BaseException:
+        _remove_logging(handler)
+        raise
     try:
         database = Database(options.db_path)
     except DatabaseError as exc:
+        sock.close()
         _remove_logging(handler)
         raise UsageError(str(exc), hint="pass --db with a writable file path, or --db :memory:") from exc
 
@@ -161,14 +168,11 @@ def serve(options: ServerOptions, *, stdout: TextIO, stderr: TextIO) -> int | No
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none", timeout_graceful_shutdown=5)
         server = server_class(config)
         previous_handlers = _install_stop_handlers(server)
-        sock = bind_socket(options.host, options.port)
-        try:
-            _run(server, sock, options, stdout)
-        finally:
-            sock.close()
+        _run(server, sock, options, stdout)
         logger.info("sandbox stopped")
         return server.stop_signal
     finally:
+        sock.close()
         for sig, old in previous_handlers.items():
             signal.signal(sig, old)  # type: ignore[arg-type]
         database.close()

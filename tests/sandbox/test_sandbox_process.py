@@ -126,11 +126,13 @@ def test_port_in_use_is_clear_error(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        result = run_loom("sandbox", "--port", str(port), "--db", str(tmp_path / "s.db"), timeout=30)
+        result = run_loom("sandbox", "--port", str(port), "--db", str(tmp_path / "s.db"), "--seed-demo-data", timeout=30)
     assert result.returncode == 2
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+    # Nothing was created or seeded before the port check failed.
+    assert not (tmp_path / "s.db").exists()
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "example.com"])
