@@ -6,6 +6,7 @@ import sys
 
 
 def main() -> None:
+    _fill_closed_std_streams()
     # `loom --version` is called in tight loops by scripts checking for loom;
     # printing the version before Typer is imported keeps it at interpreter start-up cost.
     if sys.argv[1:] == ["--version"]:
@@ -55,6 +56,25 @@ def main() -> None:
     else:
         with cache.recording():
             app_main()
+
+
+def _fill_closed_std_streams() -> None:
+    """Point a closed stdout or stderr (`loom ... >&-`) at /dev/null, as for a reader that went away.
+
+    Python sets a closed stream to None, and every print would then raise.
+    Filling the descriptor also keeps a file opened later from taking its
+    number and receiving output meant for the terminal.
+    """
+    import os
+
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != fd:
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))
 
 
 def _exit_on_write_error(exc: OSError) -> None:

@@ -175,8 +175,7 @@ class HelpCache:
     def for_invocation(cls, args: list[str], env: Mapping[str, str]) -> HelpCache | None:
         """Return the entry for `args`, or None when they are not a root-help call or nothing can be cached."""
         # A shell asking for completions runs a bare `loom` with this variable set.
-        # With stdout or stderr closed (`loom -h >&-`), Python sets them to None, and Typer handles that.
-        if tuple(args) not in _HELP_ARGS or COMPLETE_VAR in env or sys.stdout is None or sys.stderr is None:
+        if tuple(args) not in _HELP_ARGS or COMPLETE_VAR in env:
             return None
         # On Windows, rich also queries the console's features, which the key does not include.
         if sys.platform == "win32":
