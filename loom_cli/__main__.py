@@ -59,22 +59,23 @@ def main() -> None:
 
 
 def _fill_closed_std_streams() -> None:
-    """Point a closed stdout or stderr (`loom ... >&-`) at /dev/null, as for a reader that went away.
+    """Point a closed standard stream (`loom ... >&-`, `<&-`) at /dev/null.
 
-    Python sets a closed stream to None, and every print would then raise.
-    Filling the descriptor also keeps a file opened later from taking its
-    number and receiving output meant for the terminal.
+    Python sets a closed stream to None, and every read or print would then
+    raise. Closed stdout and stderr then behave as for a reader that went
+    away, and a closed stdin as an empty one. Filling the descriptor also keeps
+    a file opened later from taking its number.
     """
     import os
 
-    for fd, name in ((1, "stdout"), (2, "stderr")):
+    for fd, name, mode, flags in ((0, "stdin", "r", os.O_RDONLY), (1, "stdout", "w", os.O_WRONLY), (2, "stderr", "w", os.O_WRONLY)):
         if getattr(sys, name) is not None:
             continue
-        devnull = os.open(os.devnull, os.O_WRONLY)
+        devnull = os.open(os.devnull, flags)
         if devnull != fd:
             os.dup2(devnull, fd)
             os.close(devnull)
-        setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))
+        setattr(sys, name, open(fd, mode, encoding="utf-8", closefd=False))
 
 
 def _exit_on_write_error(exc: OSError) -> None:

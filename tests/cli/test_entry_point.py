@@ -71,3 +71,12 @@ def test_closed_stdout_is_not_an_error(args: tuple[str, ...]):
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_closed_stdin_reads_as_empty():
+    command = " ".join(shlex.quote(part) for part in (sys.executable, "-m", "loom_cli", "jobs", "validate", "-")) + " <&-"
+    result = subprocess.run(["sh", "-c", f"exec {command}"], env=loom_env(), capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ")
