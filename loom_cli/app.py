@@ -83,7 +83,7 @@ def root(
         ctx.obj.options = options
     else:
         ctx.obj = AppContext(options)
-    ctx.obj.announce_new_profile = ctx.invoked_subcommand != "config"
+    ctx.obj.require_known_profile = ctx.invoked_subcommand != "config"
 
 
 for module in (auth, wallet, jobs, results, config, sandbox, demo, completion):

@@ -61,8 +61,8 @@ class AppContext:
         self.transport = transport
         self.clock = clock
         self.sleep = sleep
-        # `loom config` manages profiles itself, so it turns the new-profile notice off.
-        self.announce_new_profile = True
+        # `loom config` creates profiles, so it may name one that is not in the config file yet.
+        self.require_known_profile = True
 
     @staticmethod
     def of(ctx: typer.Context) -> AppContext:
@@ -111,18 +111,23 @@ class AppContext:
             output=self.options.output,
             timeout=self.options.timeout,
         )
-        # A mistyped --profile would otherwise run silently against the default API.
-        # An API URL given by flag or LOOM_API_URL shows the profile is meant to be empty.
+        # A mistyped --profile would otherwise send its requests, and the default
+        # wallet's signature, to the production API. An API URL given by flag or
+        # LOOM_API_URL shows that the profile is meant to be empty.
         api_url_given = bool(self.options.api_url or self.env.get("LOOM_API_URL"))
         if (
             not settings.profile_in_config
             and settings.profile != DEFAULT_PROFILE
             and not api_url_given
-            and self.announce_new_profile
+            and self.require_known_profile
         ):
-            self.warn(
-                f"notice: profile {settings.profile!r} has no settings in {settings.paths.config_file}, "
-                f"so it uses the API {settings.api_url}"
+            from loom_cli.errors import UsageError
+            from loom_cli.settings import ConfigFile
+
+            known = ", ".join(sorted({DEFAULT_PROFILE, *ConfigFile.load(settings.paths).profiles}))
+            raise UsageError(
+                f"profile {settings.profile!r} has no settings in {settings.paths.config_file} (profiles: {known})",
+                hint=f"check the name, or create it with: loom --profile {settings.profile} config set api_url URL",
             )
         return settings
 

@@ -223,21 +223,22 @@ def test_corrupt_config_file(loom, config_file):
     assert str(config_file) in err
 
 
-def test_unknown_profile_gets_a_notice(tmp_path):
+def test_unknown_profile_is_a_usage_error(tmp_path):
     from tests.helpers import run_loom
 
     env = {"LOOM_CONFIG_DIR": str(tmp_path / "cfg"), "LOOM_KEYRING_BACKEND": "file"}
 
-    typo = run_loom("--profile", "wokrer", "whoami", env=env)
-    with_url = run_loom("--profile", "ci", "--api-url", "http://127.0.0.1:9/v1", "whoami", env=env)
     configuring = run_loom("--profile", "worker", "config", "set", "output", "json", env=env)
+    typo = run_loom("--profile", "wokrer", "jobs", "list", env=env)
+    with_url = run_loom("--profile", "ci", "--api-url", "http://127.0.0.1:9/v1", "whoami", env=env)
 
-    assert typo.returncode == 3
-    assert "notice: profile 'wokrer' has no settings in" in typo.stderr
-    assert "https://api.the-loom.io/v1" in typo.stderr
-    assert "notice: profile" not in with_url.stderr
     assert configuring.returncode == 0
-    assert "notice: profile" not in configuring.stderr
+    assert "error" not in configuring.stderr
+    assert typo.returncode == 2
+    assert "error: profile 'wokrer' has no settings in" in typo.stderr
+    assert "(profiles: default, worker)" in typo.stderr
+    assert "loom --profile wokrer config set api_url URL" in typo.stderr
+    assert "has no settings" not in with_url.stderr
 
 
 def test_retry_settings_apply_to_requests(tmp_path):
