@@ -59,15 +59,17 @@ def main() -> None:
 
 
 def _fill_closed_std_streams() -> None:
-    """Point a closed standard stream (`loom ... >&-`, `<&-`) at /dev/null.
+    """Point a closed standard stream (`loom ... >&-`, `<&-`) at /dev/null, and refuse to run without stdout.
 
     Python sets a closed stream to None, and every read or print would then
-    raise. Closed stdout and stderr then behave as for a reader that went
-    away, and a closed stdin as an empty one. Filling the descriptor also keeps
-    a file opened later from taking its number.
+    raise. A closed stdin reads as empty and a closed stderr drops its
+    messages. A closed stdout ends loom with exit 1 before any command runs,
+    so that, say, a created job's id is never lost. Filling each descriptor
+    also keeps a file opened later from taking its number.
     """
     import os
 
+    stdout_closed = sys.stdout is None
     for fd, name, mode, flags in ((0, "stdin", "r", os.O_RDONLY), (1, "stdout", "w", os.O_WRONLY), (2, "stderr", "w", os.O_WRONLY)):
         if getattr(sys, name) is not None:
             continue
@@ -76,6 +78,9 @@ def _fill_closed_std_streams() -> None:
             os.dup2(devnull, fd)
             os.close(devnull)
         setattr(sys, name, open(fd, mode, encoding="utf-8", closefd=False))
+    if stdout_closed:
+        sys.stderr.write("error: cannot write the output: stdout is closed\nhint: run loom with stdout open, or send it to /dev/null with >/dev/null\n")
+        sys.exit(1)
 
 
 def _exit_on_write_error(exc: OSError) -> None:

@@ -63,14 +63,15 @@ def test_full_device_gives_one_line_error(args: tuple[str, ...], cached_help: bo
     assert result.stderr == "error: cannot write the output: No space left on device\n"
 
 
-@pytest.mark.parametrize("args", [("--version",), ("jobs", "schema"), ("jobs", "init", "-")], ids=" ".join)
-def test_closed_stdout_is_not_an_error(args: tuple[str, ...]):
+@pytest.mark.parametrize("args", [("--version",), ("--help",), ("jobs", "schema"), ("jobs", "init", "-")], ids=" ".join)
+def test_closed_stdout_fails_before_running(args: tuple[str, ...]):
     # `exec >&-` starts loom with file descriptor 1 closed, so Python sets sys.stdout to None.
     command = " ".join(shlex.quote(part) for part in (sys.executable, "-m", "loom_cli", *args)) + " >&-"
     result = subprocess.run(["sh", "-c", f"exec {command}"], env=loom_env(), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60)
 
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot write the output: stdout is closed\n")
+    assert "Traceback" not in result.stderr
 
 
 def test_closed_stdin_reads_as_empty():
