@@ -61,6 +61,8 @@ class Column:
     time: bool | None = None
     # A wallet address, shown as 0x1a64…14F1 in tables on a terminal; key/value views and pipes keep it whole.
     address: bool = False
+    # Columns a terminal too narrow for the table leaves out, lowest number first; None is never left out.
+    drop_order: int | None = None
 
     def value(self, item: dict) -> object:
         if callable(self.key):
@@ -72,6 +74,17 @@ class Column:
         if self.time is not None:
             return self.time
         return isinstance(self.key, str) and self.key.endswith("_at")
+
+
+# Spaces between table columns on a terminal (rich's right padding), and the
+# narrowest a wrapping column gets before columns are left out.
+_COLUMN_GAP = 2
+_MIN_WRAPPED_WIDTH = 12
+
+
+def _keeps_whole(index: int, column: Column) -> bool:
+    """Tell whether a terminal table keeps this column's cells on one line: ids (the first column) and addresses."""
+    return index == 0 or column.address
 
 
 def short_address(address: str) -> str:
@@ -369,11 +382,35 @@ class Renderer:
 
     def _table(self, items: Iterable[dict], columns: list[Column]) -> None:
         rows = [[self._cell(column, item) for column in columns] for item in items]
+        if self.terminal:
+            columns, rows = self._fit_columns(columns, rows)
         headers = [column.header for column in columns]
         if self.terminal:
-            self._rich_table(headers, rows)
+            self._rich_table(headers, rows, no_wrap=[_keeps_whole(index, column) for index, column in enumerate(columns)])
         else:
             self._write("".join(line + "\n" for line in _aligned(headers, rows)))
+
+    def _fit_columns(self, columns: list[Column], rows: list[list[str]]) -> tuple[list[Column], list[list[str]]]:
+        """Leave out droppable columns, lowest `drop_order` first, until the table's narrowest layout fits the terminal."""
+        from rich.cells import cell_len
+
+        width = self.width or _terminal_width(self.stdout)
+        keep = list(range(len(columns)))
+
+        def narrowest() -> int:
+            total = 0
+            for index in keep:
+                natural = max([cell_len(columns[index].header), *(cell_len(row[index]) for row in rows)])
+                # Whole columns need all their width; the others can wrap down to a few characters.
+                total += natural if _keeps_whole(index, columns[index]) else min(natural, _MIN_WRAPPED_WIDTH)
+            return total + _COLUMN_GAP * (len(keep) - 1)
+
+        droppable = sorted((column.drop_order, index) for index, column in enumerate(columns) if column.drop_order is not None)
+        for _, index in droppable:
+            if narrowest() <= width:
+                break
+            keep.remove(index)
+        return [columns[index] for index in keep], [[row[index] for index in keep] for row in rows]
 
     def _key_value_view(self, item: dict, fields: list[Column]) -> None:
         labels = [f"{column.header}:" for column in fields]
@@ -409,15 +446,14 @@ class Renderer:
             highlight=False,
         )
 
-    def _rich_table(self, headers: list[str], rows: list[list[str]]) -> None:
+    def _rich_table(self, headers: list[str], rows: list[list[str]], *, no_wrap: list[bool] | None = None) -> None:
         from rich.table import Table
         from rich.text import Text
 
         table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold" if self.color else "")
         for index, header in enumerate(headers):
             # fold keeps every character of a long value, on more lines if needed.
-            # The first column holds ids, which stay on one line so they can be copied.
-            table.add_column(header, overflow="fold", no_wrap=index == 0)
+            table.add_column(header, overflow="fold", no_wrap=bool(no_wrap and no_wrap[index]))
         for row in rows:
             # Text cells are never parsed as markup, so "[bold]" shows literally.
             table.add_row(*(Text(cell) for cell in row))

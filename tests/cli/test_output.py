@@ -144,6 +144,32 @@ def test_terminal_table_shortens_addresses_and_keeps_ids_whole():
     assert ADDRESS not in text
 
 
+def test_narrow_terminal_leaves_out_droppable_columns_in_order():
+    columns = [
+        Column("ID", "id"),
+        Column("NAME", "name"),
+        Column("CREATOR", "creator", address=True, drop_order=1),
+        Column("WORKER", "worker", address=True, drop_order=2),
+    ]
+    job = {"id": "job_95H1dcNwL62HLaSj", "name": "render frames", "creator": ADDRESS, "worker": ADDRESS}
+    headers = {}
+    for width in (80, 50, 40):
+        stdout = io.StringIO()
+        renderer = Renderer(fmt="table", quiet=False, stdout=stdout, stderr=io.StringIO(), color=False, terminal=True, width=width, now=lambda: NOW)
+        renderer.records([job], columns=columns)
+        headers[width] = stdout.getvalue().splitlines()[0].split()
+
+    assert headers[80] == ["ID", "NAME", "CREATOR", "WORKER"]
+    assert headers[50] == ["ID", "NAME", "WORKER"]
+    assert headers[40] == ["ID", "NAME"]
+
+
+def test_piped_table_keeps_droppable_columns():
+    renderer, stdout = make_renderer()
+    renderer.records([{"id": "job_1", "worker": ADDRESS}], columns=[Column("ID", "id"), Column("WORKER", "worker", drop_order=1)])
+    assert stdout.getvalue().splitlines()[0].split() == ["ID", "WORKER"]
+
+
 def test_piped_table_keeps_addresses_whole():
     renderer, stdout = make_renderer()
     renderer.records([{"id": "job_1", "worker": ADDRESS}], columns=[Column("ID", "id"), Column("WORKER", "worker", address=True)])

@@ -71,9 +71,10 @@ LIST_COLUMNS = [
     Column("NAME", "name"),
     Column("STATUS", "status"),
     Column("REWARD", _reward),
-    Column("CREATOR", "creator", address=True),
-    Column("WORKER", "worker", address=True),
-    Column("CREATED", "created_at"),
+    # A narrow terminal leaves out the creator first, then the age, then the worker.
+    Column("CREATOR", "creator", address=True, drop_order=1),
+    Column("WORKER", "worker", address=True, drop_order=3),
+    Column("CREATED", "created_at", drop_order=2),
 ]
 
 # The key/value view of one job, shared by `status`, `create`, `claim` and `cancel`.

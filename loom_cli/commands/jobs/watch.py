@@ -495,7 +495,8 @@ class LiveTableView(WatchView):
             caption = self._caption
         table = Table(box=None, pad_edge=False, header_style="bold" if self.app.color else "", caption=caption or None)
         for header in ("ID", "NAME", "STATUS", "WORKER", "ELAPSED"):
-            table.add_column(header, overflow="fold")
+            # Ids and shortened addresses stay on one line so they can be copied.
+            table.add_column(header, overflow="fold", no_wrap=header in ("ID", "WORKER"))
         for job_id, job in zip(self.ids, rows):
             if job is None:
                 table.add_row(Text(job_id), Text("…"), Text("-"), Text("-"), Text("-"))
