@@ -256,7 +256,8 @@ class _Checker:
                 self.problem(field_path, f"is not a known field{_did_you_mean(key, fields)} (known fields: {known})")
                 continue
             if item is None:
-                self.problem(field_path, "must not be null; leave the field out instead")
+                fix = "give it a value" if key in required else "leave the field out instead"
+                self.problem(field_path, f"must not be null; {fix}")
                 continue
             result[key] = check(self, item, field_path)
         for key in required:
