@@ -22,7 +22,9 @@ def main() -> None:
             # the interpreter's last flush from raising again.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except OSError as exc:
-            _exit_on_write_error(exc)
+            from loom_cli.errors import exit_on_write_error
+
+            exit_on_write_error(exc)
         return
 
     # The root help is replayed from a cache when nothing it depends on has
@@ -43,7 +45,9 @@ def main() -> None:
         except KeyboardInterrupt:
             sys.exit(130)
         except OSError as exc:
-            _exit_on_write_error(exc)
+            from loom_cli.errors import exit_on_write_error
+
+            exit_on_write_error(exc)
 
     _leave_out_httpx_cli()
     try:
@@ -81,15 +85,6 @@ def _fill_closed_std_streams() -> None:
     if stdout_closed:
         sys.stderr.write("error: cannot write the output: stdout is closed\nhint: run loom with stdout open, or send it to /dev/null with >/dev/null\n")
         sys.exit(1)
-
-
-def _exit_on_write_error(exc: OSError) -> None:
-    """Report a failed write to stdout (a full disk, /dev/full) in one line, or re-raise any other error."""
-    from loom_cli.errors import WRITE_ERRNOS, exit_on_write_error
-
-    if exc.errno in WRITE_ERRNOS:
-        exit_on_write_error(exc)
-    raise exc
 
 
 def _leave_out_httpx_cli() -> None:

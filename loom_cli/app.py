@@ -15,7 +15,7 @@ import typer
 from loom_cli import __version__
 from loom_cli.commands import auth, completion, config, demo, jobs, results, sandbox, wallet
 from loom_cli.context import AppContext, GlobalOptions
-from loom_cli.errors import WRITE_ERRNOS, ExitCode, LoomError, UsageError, WatchOutcome, exit_on_write_error
+from loom_cli.errors import ExitCode, LoomError, UsageError, WatchOutcome, exit_on_write_error
 from loom_cli.options import OUTPUT_HELP, OutputFormat, output_value
 
 app = typer.Typer(
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         _exit_on_usage_error(exc)
     except typer.Abort:
         # Click raises Abort when a prompt meets the end of input.
-        sys.stderr.write("error: aborted: the input ended before an answer was given\n")
+        sys.stderr.write("error: the input ended before a response was given\n")
         sys.exit(int(ExitCode.USAGE))
     except SystemExit as exc:
         # Typer and rich exit with status 1 when help or a completion script
@@ -179,8 +179,6 @@ def main(argv: list[str] | None = None) -> None:
         _exit_quietly_on_broken_pipe()
         sys.exit(0)
     except OSError as exc:
-        if exc.errno in WRITE_ERRNOS:
-            exit_on_write_error(exc)
-        raise
+        exit_on_write_error(exc)
     except KeyboardInterrupt:
         sys.exit(int(ExitCode.INTERRUPTED))

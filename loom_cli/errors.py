@@ -129,9 +129,15 @@ WRITE_ERRNOS = frozenset(
 
 
 def exit_on_write_error(exc: OSError) -> NoReturn:
-    """Report a failed write in one line on stderr, discard the rest of stdout and exit 1."""
+    """Report a failed write in one line on stderr, discard the rest of stdout and exit 1.
+
+    An OSError whose errno is not in WRITE_ERRNOS is a bug, and is raised again.
+    """
     import os
     import sys
+
+    if exc.errno not in WRITE_ERRNOS:
+        raise exc
 
     target = exc.filename if isinstance(exc.filename, str) else "the output"
     try:
