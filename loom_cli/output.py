@@ -395,19 +395,16 @@ class Renderer:
         from rich.cells import cell_len
 
         width = self.width or _terminal_width(self.stdout)
+        # The narrowest each column can get: whole columns need their full width, the others can wrap.
+        needed = []
+        for index, column in enumerate(columns):
+            natural = max([cell_len(column.header), *(cell_len(row[index]) for row in rows)])
+            needed.append(natural if _keeps_whole(index, column) else min(natural, _MIN_WRAPPED_WIDTH))
+
         keep = list(range(len(columns)))
-
-        def narrowest() -> int:
-            total = 0
-            for index in keep:
-                natural = max([cell_len(columns[index].header), *(cell_len(row[index]) for row in rows)])
-                # Whole columns need all their width; the others can wrap down to a few characters.
-                total += natural if _keeps_whole(index, columns[index]) else min(natural, _MIN_WRAPPED_WIDTH)
-            return total + _COLUMN_GAP * (len(keep) - 1)
-
         droppable = sorted((column.drop_order, index) for index, column in enumerate(columns) if column.drop_order is not None)
         for _, index in droppable:
-            if narrowest() <= width:
+            if sum(needed[kept] for kept in keep) + _COLUMN_GAP * (len(keep) - 1) <= width:
                 break
             keep.remove(index)
         return [columns[index] for index in keep], [[row[index] for index in keep] for row in rows]
