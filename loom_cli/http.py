@@ -303,7 +303,7 @@ class ApiClient:
             )
         hint = self.tokens.login_hint() if reply.status == 401 and self.tokens is not None else None
         if reply.status == 404 and not self.base_url.endswith("/v1"):
-            # Every endpoint is under /v1, so a URL without it answers 404 to every command.
+            # Every endpoint is under /v1, so a URL without it gets 404 for every command.
             hint = f"Loom API URLs end in /v1; if you meant {self.base_url}/v1, pass --api-url {self.base_url}/v1 or run: loom config set api_url {self.base_url}/v1"
         raise _error_for_reply(reply, method, url, hint=hint)
 

@@ -1,4 +1,4 @@
-"""Where loom keeps its files: platformdirs folders, or `LOOM_CONFIG_DIR` for all of them.
+"""Locations of loom's files: platformdirs folders, or `LOOM_CONFIG_DIR` for all of them.
 
 The help cache (loom_cli/helpcache.py) finds its folder itself, without
 importing this module.

@@ -201,7 +201,7 @@ def test_encrypt_key_uses_default_scrypt():
     assert decrypt_key(keystore, PASSPHRASE) == KEY
 
 
-def test_encrypt_key_writes_full_16_byte_iv_when_random_iv_starts_with_zero(monkeypatch):
+def test_encrypt_key_pads_short_iv(monkeypatch):
     # Older eth-keyfile releases drop a leading zero byte of the IV; geth and
     # ethers need all 16 bytes.
     from Crypto import Random
